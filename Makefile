@@ -1,0 +1,42 @@
+# Two set-up commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-all notebooks lint bench synth-demo clean
+
+# (Re)create the virtualenv when it is missing, broken (moved, other Python) or older
+# than pyproject.toml; otherwise this is a no-op, so re-running is quick.
+$(STAMP): pyproject.toml
+	@if ! $(BIN)/python -c "import sys" >/dev/null 2>&1; then \
+		echo "creating $(VENV)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,notebooks]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name milestones --display-name "milestones (.venv)" >/dev/null
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/milestones discover data/synthetic/demo --out reports/demo --no-report
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+notebooks: $(STAMP)
+	$(BIN)/python -m milestone_discovery.notebooks --dataset data/synthetic/demo --out reports/notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_synth.py
+
+# Regenerates the committed demo dataset.
+synth-demo: $(STAMP)
+	$(BIN)/milestones synth --accounts 3000 --seed 7 --format parquet --out data/synthetic/demo
+
+clean:
+	rm -rf $(VENV) reports/demo reports/notebooks

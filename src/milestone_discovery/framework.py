@@ -1,0 +1,177 @@
+"""The framework: everything a study decided, saved as versioned JSON.
+
+A :class:`Framework` is plain data (no fitted model, no pickle): feature
+statuses, maturity categories and thresholds, and (when the data allow)
+activation, utilization and setup milestones, each with its statistics.
+It round-trips through ``framework.json`` and applies to any dataset with
+:meth:`Framework.score` without refitting.
+
+JSON is written deterministically: fixed key order, floats rounded to 6
+decimals, NaN as null, no timestamps, so the same data and seed give a
+byte-identical file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import MilestoneError
+
+__all__ = ["Framework", "SCHEMA_VERSION", "clean_json"]
+
+SCHEMA_VERSION = 1
+
+
+def clean_json(value: Any) -> Any:
+    """Make a value JSON-safe and deterministic (numpy scalars, NaN -> None, 6-decimal floats)."""
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [clean_json(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if not math.isfinite(value):
+            return None
+        rounded = round(value, 6)
+        return 0.0 if rounded == 0 else rounded
+    if value is None or isinstance(value, str):
+        return value
+    if value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class Framework:
+    """A saved milestone framework (``framework.json``, schema version 1).
+
+    Attributes
+    ----------
+    as_of : str or None
+        Analysis date of the data it was fitted on.
+    observation_days, horizon_days : int
+        Time windows it was fitted with (scoring uses the same).
+    features : list of dict
+        Every feature with its status, reason and statistics.
+    maturity : dict
+        ``categories`` (name, features, min_features, ...), ``min_categories``.
+    activation, utilization, setup : dict or None
+        Journey milestones; None when the data had no activity / setup table.
+    """
+
+    as_of: str | None
+    observation_days: int
+    horizon_days: int
+    seed: int
+    features: list[dict]
+    maturity: dict
+    activation: dict | None = None
+    utilization: dict | None = None
+    setup: dict | None = None
+    data: dict = field(default_factory=dict)
+    model: dict = field(default_factory=dict)
+    validation: dict | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    # -- JSON ------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return clean_json({
+            "schema_version": self.schema_version,
+            "as_of": self.as_of,
+            "observation_days": self.observation_days,
+            "horizon_days": self.horizon_days,
+            "seed": self.seed,
+            "data": self.data,
+            "model": self.model,
+            "features": self.features,
+            "maturity": self.maturity,
+            "activation": self.activation,
+            "utilization": self.utilization,
+            "setup": self.setup,
+            "validation": self.validation,
+        })
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Serialise (and write to ``path`` if given); deterministic bytes."""
+        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Framework:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise MilestoneError(f"framework schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        missing = [k for k in ("observation_days", "horizon_days", "features", "maturity") if k not in data]
+        if missing:
+            raise MilestoneError(f"framework is missing {missing}")
+        known = {"schema_version", "as_of", "observation_days", "horizon_days", "seed", "features", "maturity",
+                 "activation", "utilization", "setup", "data", "model", "validation"}
+        return cls(**{k: v for k, v in data.items() if k in known and k != "schema_version"} | {"seed": data.get("seed", 0)})
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> Framework:
+        """Read a framework from a ``framework.json`` path (or its text)."""
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            path = Path(path_or_text)
+            if not path.is_file():
+                raise MilestoneError(f"framework file not found: {path}")
+            text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MilestoneError(f"framework is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    # -- accessors ---------------------------------------------------------------------
+    @property
+    def categories(self) -> dict[str, dict]:
+        """name -> {"features": [...], "min_features": k}."""
+        return {c["name"]: {"features": c["features"], "min_features": c.get("min_features")}
+                for c in self.maturity.get("categories", [])}
+
+    @property
+    def min_categories(self) -> int | None:
+        return self.maturity.get("min_categories")
+
+    @property
+    def selected_features(self) -> list[str]:
+        return [f["feature"] for f in self.features if f.get("status") == "selected"]
+
+    def features_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.features)
+
+    def score(self, dataset, config=None) -> pd.DataFrame:
+        """Apply the framework to a dataset without refitting: one row per account.
+
+        See :func:`milestone_discovery.journey.score_accounts`.
+        """
+        from .journey import score_accounts
+
+        return score_accounts(self, dataset, config)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cats = "".join(
+            f"<li><b>{html.escape(c['name'])}</b>: mature with at least {c.get('min_features')} of "
+            f"{html.escape(', '.join(c['features']))}</li>" for c in self.maturity.get("categories", []))
+        return (f"<div><strong>Milestone framework</strong> (as of {html.escape(str(self.as_of))}): "
+                f"mature overall in at least {self.min_categories} categories<ul>{cats}</ul></div>")

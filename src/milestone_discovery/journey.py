@@ -1,0 +1,513 @@
+"""Setup, activation and utilization milestones; each account's stage and next best step.
+
+Windows (account age in calendar months, month 0 = the month of signup):
+
+* **Activation**: the activation metric (default ``conversations``) summed
+  over months ``0 .. activation_months-1``. The threshold is chosen against
+  *no early churn* (still a customer ``early_churn_days`` after signup)
+  among accounts that were still customers when the activation window
+  ended: an account that churned inside the window has truncated counts, so
+  including it would let the outcome leak into the metric (it is excluded
+  with the reason ``churned_in_activation_window``).
+* **Utilization**: the utilization metric (default ``resolved_conversations``)
+  per purchased seat per month, averaged over ``utilization_months``
+  (after activation, inside the observation window); threshold chosen
+  against retention in the retention population. Per-seat normalisation
+  keeps company size from deciding who is "utilized": the stage reports
+  attainment by size band for raw volume and per seat.
+* **Setup**: each step completed within ``setup_days`` of signup; activation
+  rate of completers vs non-completers with a risk ratio and 95% CI.
+  Routine (> ``setup_routine``) and niche (< ``setup_niche``) steps are
+  dropped with their reason; the checklist is the steps whose risk ratio is
+  clearly above 1 (Bonferroni-corrected over the steps), ordered by it. The
+  setup milestone is "completed at least ``s`` checklist steps", ``s``
+  chosen against activation.
+
+Every threshold comes from :func:`~milestone_discovery.thresholds.scan_thresholds`.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .config import Config
+from .data import Dataset
+from .errors import InsufficientDataError
+from .population import Population, monthly_activity, size_band_labels, window_flags
+from .thresholds import ThresholdScan, scan_thresholds
+
+__all__ = ["JourneyResult", "discover_journey", "score_accounts", "STAGES", "journey_metrics"]
+
+STAGES = ["setup", "activation", "utilization", "maturity"]
+
+
+@dataclass
+class JourneyResult:
+    """Setup, activation and utilization milestones.
+
+    Attributes
+    ----------
+    activation, utilization : ThresholdScan or None
+        The chosen thresholds with their statistics (None when skipped).
+    activation_validation : pandas.DataFrame
+        Early churn and horizon retention of activated vs not activated
+        accounts, with relative risks and CIs.
+    utilization_by_size : pandas.DataFrame
+        Attainment rate by size band: raw volume threshold vs per-seat threshold.
+    setup_steps : pandas.DataFrame
+        One row per step: prevalence, activation rate of completers and
+        non-completers, risk ratio with CI, status and reason.
+    checklist : list of str
+        Setup steps with a clear positive effect on activation, strongest first.
+    exclusions : pandas.DataFrame
+        Accounts left out of each milestone's analysis, by reason.
+    skipped : dict
+        Stage -> why it was skipped.
+    """
+
+    activation: ThresholdScan | None = None
+    activation_validation: pd.DataFrame | None = None
+    utilization: ThresholdScan | None = None
+    utilization_raw: ThresholdScan | None = None
+    utilization_by_size: pd.DataFrame | None = None
+    setup: ThresholdScan | None = None
+    setup_steps: pd.DataFrame | None = None
+    checklist: list[str] = field(default_factory=list)
+    exclusions: pd.DataFrame | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    config: object = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per milestone with its threshold and statistics."""
+        rows = []
+        for name, scan, unit in (("setup", self.setup, "checklist steps"),
+                                 ("activation", self.activation, self.config.activation_metric if self.config else ""),
+                                 ("utilization", self.utilization, "per seat per month")):
+            if scan is None:
+                rows.append({"milestone": name, "threshold": None, "skipped": self.skipped.get(name, "")})
+                continue
+            rows.append({"milestone": name, "unit": unit, **scan.summary(), "skipped": ""})
+        return pd.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        parts = ["<div><strong>Journey milestones</strong></div>", self.to_frame().to_html(index=False, escape=True)]
+        if self.setup_steps is not None:
+            parts.append(self.setup_steps.round(3).to_html(index=False, escape=True))
+        if self.activation_validation is not None:
+            parts.append(self.activation_validation.round(3).to_html(index=False, escape=True))
+        for stage, why in self.skipped.items():
+            parts.append(f"<p>{html.escape(stage)} skipped: {html.escape(why)}</p>")
+        return "".join(parts)
+
+    def plot_activation(self, ax=None):
+        """Phi by activation threshold (against no early churn)."""
+        return self.activation.plot_phi(ax=ax)
+
+    def plot_utilization(self, ax=None):
+        """Phi by per-seat utilization threshold (against retention)."""
+        return self.utilization.plot_phi(ax=ax)
+
+    def plot_utilization_by_size(self, ax=None):
+        """Attainment by size band: raw-volume threshold vs per-seat threshold."""
+        import matplotlib.pyplot as plt
+
+        t = self.utilization_by_size
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        x = np.arange(len(t))
+        ax.bar(x - 0.2, t["attained_raw"], 0.4, label="raw volume threshold", color="#bdbdbd")
+        ax.bar(x + 0.2, t["attained_per_seat"], 0.4, label="per-seat threshold", color="#2166ac")
+        ax.set_xticks(x, t["size_band"])
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("company size (employees)")
+        ax.set_ylabel("share reaching utilization")
+        ax.legend(fontsize=7)
+        ax.set_title("Per-seat utilization does not depend on size")
+        ax.figure.tight_layout()
+        return ax.figure
+
+    def plot_setup(self, ax=None):
+        """Risk ratio of activation for each setup step, with 95% CI and status."""
+        import matplotlib.pyplot as plt
+
+        t = self.setup_steps.sort_values("risk_ratio")
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.35 * len(t) + 1.2))
+        colors = ["#1b7837" if s == "checklist" else "#bdbdbd" for s in t["status"]]
+        err = np.vstack([t["risk_ratio"] - t["risk_ratio_low"], t["risk_ratio_high"] - t["risk_ratio"]])
+        ax.barh(t["step"], t["risk_ratio"] - 1, left=1, xerr=err, color=colors, capsize=2)
+        ax.axvline(1, color="black", lw=0.8)
+        ax.set_xlabel("activation rate: completers / non-completers (95% CI)")
+        ax.set_title("Setup steps (green: checklist)")
+        ax.figure.tight_layout()
+        return ax.figure
+
+
+# ----------------------------------------------------------------------------- metrics
+def _month_start(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    return pd.DatetimeIndex(ts).to_period("M").to_timestamp().to_numpy()
+
+
+def journey_metrics(dataset: Dataset, config: Config) -> pd.DataFrame:
+    """Per account: activation and utilization metrics and whether their windows are observed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``account_id``; ``activation_value`` (sum over the activation
+        months), ``activation_observed`` (every activation month is before
+        ``as_of``), ``alive_after_activation`` (still a customer when the
+        activation window ended), ``utilization_value`` (mean per seat per
+        month over the utilization months), ``utilization_raw`` (mean raw
+        volume per month), ``utilization_observed``.
+    """
+    jc = config.journey
+    acc = dataset.accounts.set_index("account_id")
+    out = pd.DataFrame(index=acc.index)
+    as_of_month = pd.Timestamp(dataset.as_of).to_period("M")
+    signup_month = pd.DatetimeIndex(acc["signup_date"]).to_period("M")
+    # a month counts as observed when it ended on or before as_of
+    months_observed = (as_of_month.year - signup_month.year) * 12 + (as_of_month.month - signup_month.month)
+    months_observed = np.asarray(months_observed, dtype=int)
+    churn_month_start = pd.DatetimeIndex(acc["churn_date"]).to_period("M")
+    churn_age = np.asarray((churn_month_start.year - signup_month.year) * 12
+                           + (churn_month_start.month - signup_month.month), dtype=float)
+    churn_age[acc["churn_date"].isna().to_numpy()] = np.inf
+    n_act = jc.activation_months
+    lo, hi = jc.utilization_months
+    out["activation_observed"] = months_observed >= n_act
+    out["alive_after_activation"] = churn_age >= n_act  # churned in month >= n_act, or never
+    out["utilization_observed"] = months_observed > hi
+    out["activation_value"] = np.nan
+    out["utilization_value"] = np.nan
+    out["utilization_raw"] = np.nan
+    if dataset.activity is None:
+        return out
+    act = monthly_activity(dataset)
+    for metric, role in ((jc.activation_metric, "activation"), (jc.utilization_metric, "utilization")):
+        if metric not in act.columns:
+            raise InsufficientDataError(
+                f"activity table has no column '{metric}' (journey.{role}_metric); "
+                f"metrics present: {dataset.activity_metrics}")
+    first = act[act["age_month"].between(0, n_act - 1)]
+    summed = first.groupby("account_id")[jc.activation_metric].sum()
+    out["activation_value"] = summed.reindex(out.index, fill_value=0).astype(float)
+    window = act[act["age_month"].between(lo, hi)]
+    n_months = hi - lo + 1
+    per_seat = window.groupby("account_id")[f"{jc.utilization_metric}_per_seat"].sum() / n_months
+    raw = window.groupby("account_id")[jc.utilization_metric].sum() / n_months
+    out["utilization_value"] = per_seat.reindex(out.index, fill_value=0.0)
+    out["utilization_raw"] = raw.reindex(out.index, fill_value=0.0)
+    return out
+
+
+def setup_flags(dataset: Dataset, days: int) -> pd.DataFrame:
+    """Account x step bool matrix: step completed within ``days`` of signup."""
+    steps = dataset.setup_steps
+    signup = dataset.accounts.set_index("account_id")["signup_date"]
+    day = (steps["completed_at"].to_numpy() - signup.reindex(steps["account_id"]).to_numpy()) / np.timedelta64(1, "D")
+    inside = steps.loc[(day >= 0) & (day < days)]
+    names = sorted(steps["step"].unique())
+    matrix = np.zeros((len(signup), len(names)), dtype=bool)
+    matrix[signup.index.get_indexer(inside["account_id"]), pd.Index(names).get_indexer(inside["step"])] = True
+    return pd.DataFrame(matrix, index=signup.index, columns=pd.Index(names, name="step"))
+
+
+# ----------------------------------------------------------------------------- stage
+def discover_journey(dataset: Dataset, population: Population, config: Config | None = None) -> JourneyResult:
+    """Find the setup, activation and utilization milestones.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    population : Population
+        The retention population (utilization is judged there).
+    config : Config, optional
+        ``config.journey`` windows and thresholds; ``config.study.seed``.
+
+    Returns
+    -------
+    JourneyResult
+        Stages whose table is missing are listed in ``skipped``.
+    """
+    config = config or Config()
+    jc = config.journey
+    seed = config.study.seed
+    result = JourneyResult(config=jc)
+    if dataset.kind == "wide":
+        reason = "wide table: no dated activity or setup steps"
+        result.skipped = {"setup": reason, "activation": reason, "utilization": reason}
+        return result
+    acc = dataset.accounts.set_index("account_id")
+    as_of = pd.Timestamp(dataset.as_of)
+    exclusions = []
+
+    metrics = journey_metrics(dataset, config)
+    churn_day = (acc["churn_date"] - acc["signup_date"]).dt.days
+    early_known = acc["signup_date"] + pd.Timedelta(days=jc.early_churn_days) <= as_of
+    no_early_churn = ~(churn_day < jc.early_churn_days)
+    reason = pd.Series(None, index=acc.index, dtype=object)
+    reason[~early_known] = "too_young_for_early_churn"
+    reason[~metrics["activation_observed"]] = "activation_window_not_over"
+    reason[~metrics["alive_after_activation"]] = "churned_in_activation_window"
+    activation_pop = reason.isna()
+    for r, n in reason.value_counts().sort_index().items():
+        exclusions.append({"analysis": "activation and setup", "reason": r, "accounts": int(n)})
+
+    if dataset.activity is None:
+        result.skipped["activation"] = "no activity table"
+        result.skipped["utilization"] = "no activity table"
+        activated = None
+    else:
+        x = metrics.loc[activation_pop, "activation_value"].to_numpy()
+        y = no_early_churn[activation_pop].to_numpy()
+        result.activation = scan_thresholds(
+            x, y, min_share=jc.min_side_share, n_bootstrap=jc.n_bootstrap, random_state=seed,
+            metric_name=f"{jc.activation_metric} in months 0-{jc.activation_months - 1}",
+            outcome_name=f"no churn by day {jc.early_churn_days}")
+        activated = metrics["activation_value"] >= result.activation.threshold
+        result.activation_validation = _activation_validation(activated, activation_pop, no_early_churn, population, jc)
+
+        util_ids = population.flags.index
+        observed = metrics.loc[util_ids, "utilization_observed"].to_numpy()
+        if (~observed).any():
+            exclusions.append({"analysis": "utilization", "reason": "utilization_window_not_over", "accounts": int((~observed).sum())})
+        util_ids = util_ids[observed]
+        y_ret = population.retained.reindex(util_ids).to_numpy(dtype=bool)
+        months = f"months {jc.utilization_months[0]}-{jc.utilization_months[1]}"
+        result.utilization = scan_thresholds(
+            metrics.loc[util_ids, "utilization_value"].to_numpy(), y_ret, min_share=jc.min_side_share,
+            n_bootstrap=jc.n_bootstrap, random_state=seed,
+            metric_name=f"{jc.utilization_metric} per seat per month ({months})", outcome_name="retention")
+        result.utilization_raw = scan_thresholds(
+            metrics.loc[util_ids, "utilization_raw"].to_numpy(), y_ret, min_share=jc.min_side_share,
+            n_bootstrap=0, random_state=seed, metric_name=f"{jc.utilization_metric} per month (raw volume)",
+            outcome_name="retention")
+        result.utilization_by_size = _attainment_by_size(
+            metrics.loc[util_ids], population.segments.loc[util_ids, "size_band"], result, config)
+
+    if dataset.setup_steps is None:
+        result.skipped["setup"] = "no setup_steps table"
+    elif activated is None:
+        result.skipped["setup"] = "setup steps are judged against activation, which needs the activity table"
+    else:
+        flags = setup_flags(dataset, jc.setup_days).loc[activation_pop[activation_pop].index]
+        act = activated[activation_pop].to_numpy(dtype=bool)
+        result.setup_steps, result.checklist = _setup_table(flags, act, jc)
+        if result.checklist:
+            done = flags[result.checklist].to_numpy(dtype=bool).sum(axis=1)
+            try:
+                result.setup = scan_thresholds(
+                    done, act, candidates=np.arange(1, len(result.checklist) + 1), min_share=jc.min_side_share,
+                    n_bootstrap=jc.n_bootstrap, random_state=seed,
+                    metric_name=f"checklist steps done in the first {jc.setup_days} days", outcome_name="activation")
+            except InsufficientDataError as exc:
+                result.skipped["setup"] = str(exc)
+        else:
+            result.skipped["setup"] = "no setup step has a clear positive effect on activation"
+    result.exclusions = pd.DataFrame(exclusions, columns=["analysis", "reason", "accounts"])
+    return result
+
+
+def _rr_row(label, reached, outcome, alpha=0.05):
+    """Outcome rate for reached vs not, with Wilson CIs and the risk ratio."""
+    reached = np.asarray(reached, dtype=bool)
+    outcome = np.asarray(outcome, dtype=bool)
+    a, b, c, d = (float(v[0]) for v in stats.cell_counts(reached, outcome))
+    lo1, hi1 = stats.wilson_interval(a, a + b, alpha)
+    lo0, hi0 = stats.wilson_interval(c, c + d, alpha)
+    rr, rr_lo, rr_hi = stats.risk_ratio(reached, outcome, alpha)
+    return {"outcome": label, "accounts_reached": int(a + b), "accounts_not_reached": int(c + d),
+            "rate_reached": a / (a + b) if a + b else np.nan, "rate_reached_low": float(lo1), "rate_reached_high": float(hi1),
+            "rate_not_reached": c / (c + d) if c + d else np.nan, "rate_not_reached_low": float(lo0),
+            "rate_not_reached_high": float(hi0), "relative_risk": float(rr[0]),
+            "relative_risk_low": float(rr_lo[0]), "relative_risk_high": float(rr_hi[0])}
+
+
+def _activation_validation(activated, activation_pop, no_early_churn, population, jc) -> pd.DataFrame:
+    ids = activation_pop[activation_pop].index
+    rows = [_rr_row(f"churned by day {jc.early_churn_days}", activated[ids], ~no_early_churn[ids])]
+    ret_ids = population.flags.index.intersection(ids)
+    if len(ret_ids):
+        rows.append(_rr_row(f"retained at day {population.horizon_days}", activated[ret_ids],
+                            population.retained.reindex(ret_ids)))
+    return pd.DataFrame(rows)
+
+
+def _attainment_by_size(metrics, bands, result, config) -> pd.DataFrame:
+    raw_ok = metrics["utilization_raw"] >= result.utilization_raw.threshold
+    seat_ok = metrics["utilization_value"] >= result.utilization.threshold
+    order = size_band_labels(config.study.size_bands) + ["unknown"]
+    frame = pd.DataFrame({"size_band": bands.to_numpy(), "raw": raw_ok.to_numpy(), "seat": seat_ok.to_numpy()})
+    t = frame.groupby("size_band").agg(accounts=("raw", "size"), attained_raw=("raw", "mean"), attained_per_seat=("seat", "mean"))
+    return t.reindex([b for b in order if b in t.index]).reset_index()
+
+
+def _setup_table(flags: pd.DataFrame, activated: np.ndarray, jc) -> tuple[pd.DataFrame, list[str]]:
+    X = flags.to_numpy(dtype=bool)
+    n_steps = X.shape[1]
+    rr, lo, hi = stats.risk_ratio(X, activated)
+    # decision interval: Bonferroni over the steps, so a neutral step rarely slips in
+    _, lo_b, _ = stats.risk_ratio(X, activated, alpha=0.05 / max(n_steps, 1))
+    a, b, c, d = stats.cell_counts(X, activated)
+    prevalence = X.mean(axis=0)
+    t = pd.DataFrame({
+        "step": flags.columns.astype(str), "prevalence": prevalence, "completers": (a + b).astype(int),
+        "activation_completers": a / (a + b), "activation_non_completers": c / (c + d),
+        "risk_ratio": rr, "risk_ratio_low": lo, "risk_ratio_high": hi, "risk_ratio_low_bonferroni": lo_b,
+    })
+    status, why = [], []
+    for r in t.itertuples():
+        if r.prevalence > jc.setup_routine:
+            status.append("dropped_routine")
+            why.append(f"done by {r.prevalence:.0%} of accounts (> {jc.setup_routine:.0%}): too common to be a milestone")
+        elif r.prevalence < jc.setup_niche:
+            status.append("dropped_niche")
+            why.append(f"done by {r.prevalence:.1%} of accounts (< {jc.setup_niche:.0%})")
+        elif r.risk_ratio_low_bonferroni > 1:
+            status.append("checklist")
+            why.append(f"activation {r.activation_completers:.0%} vs {r.activation_non_completers:.0%} "
+                       f"(risk ratio {r.risk_ratio:.2f}, 95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})")
+        else:
+            status.append("dropped_no_effect")
+            why.append(f"no clear effect on activation (risk ratio {r.risk_ratio:.2f}, "
+                       f"95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})")
+    t["status"], t["reason"] = status, why
+    t = t.sort_values(["status", "risk_ratio"], ascending=[True, False], key=lambda s: s.map(
+        {"checklist": 0, "dropped_no_effect": 1, "dropped_routine": 2, "dropped_niche": 3}) if s.name == "status" else s)
+    checklist = t.loc[t["status"] == "checklist", "step"].tolist()
+    return t.reset_index(drop=True), checklist
+
+
+# ----------------------------------------------------------------------------- scoring
+def score_accounts(framework, dataset: Dataset, config: Config | None = None) -> pd.DataFrame:
+    """Apply a framework to a dataset: one row per account, no refitting.
+
+    Columns: account basics; ``eligible``/``exclusion_reason``/``retained``
+    (retention population); for each milestone its value and whether it is
+    reached; per maturity category features used and mature; the number of
+    mature categories and ``mature``; ``stage`` (the furthest milestone
+    reached in the order Setup -> Activation -> Utilization -> Maturity);
+    ``next_step`` (the first milestone not reached) and, for maturity, the category
+    closest to mature and the feature in it that similar accounts (same plan
+    and size band, mature in that category) adopt most.
+    """
+    from .population import build_population
+
+    config = config or Config()
+    config.study.observation_days = framework.observation_days
+    config.study.horizon_days = framework.horizon_days
+    jc = config.journey
+    acc = dataset.accounts.set_index("account_id")
+    out = pd.DataFrame(index=pd.Index(acc.index, name="account_id"))
+    for col in ("plan", "company_size", "seats", "signup_date", "churn_date"):
+        if col in acc:
+            out[col] = acc[col]
+    pop = build_population(dataset, config)
+    info = pop.accounts.set_index("account_id")
+    out["eligible"] = info["eligible"].astype(bool)
+    out["exclusion_reason"] = info["exclusion_reason"]
+    out["retained"] = info["retained"] if "retained" in info else np.where(info["eligible"], pop.retained.reindex(out.index), np.nan)
+    segments = pop.segments.reindex(out.index)
+    out["size_band"] = segments["size_band"]
+
+    reached: dict[str, pd.Series] = {}
+    if dataset.kind == "tables":
+        window_end = acc["signup_date"] + pd.Timedelta(days=framework.observation_days)
+        out["window_complete"] = window_end <= pd.Timestamp(dataset.as_of)
+        flags = window_flags(dataset, framework.observation_days)
+    else:
+        flags = dataset.flags
+    setup = framework.setup or {}
+    if setup.get("steps") and dataset.kind == "tables":
+        steps = setup["steps"]
+        done = (setup_flags(dataset, setup.get("window_days", jc.setup_days)).reindex(index=out.index, columns=steps, fill_value=False)
+                if dataset.setup_steps is not None else pd.DataFrame(False, index=out.index, columns=steps))
+        out["setup_steps_done"] = done.sum(axis=1).astype(int)
+        if setup.get("min_steps"):
+            reached["setup"] = out["setup_steps_done"] >= setup["min_steps"]
+    act, util = framework.activation, framework.utilization
+    if (act or util) and dataset.kind == "tables" and dataset.activity is not None:
+        jcfg = Config(journey=jc)
+        jcfg.journey.activation_metric = (act or {}).get("metric", jc.activation_metric)
+        jcfg.journey.utilization_metric = (util or {}).get("metric", jc.utilization_metric)
+        if act:
+            jcfg.journey.activation_months = act.get("months", [0, jc.activation_months - 1])[1] + 1
+        if util:
+            jcfg.journey.utilization_months = util.get("months", jc.utilization_months)
+        m = journey_metrics(dataset, jcfg).reindex(out.index)
+        if act:
+            out["activation_value"] = m["activation_value"]
+            reached["activation"] = m["activation_value"] >= act["threshold"]
+        if util:
+            out["utilization_value"] = m["utilization_value"].round(6)
+            reached["utilization"] = m["utilization_value"] >= util["per_seat_threshold"]
+
+    from .maturity import maturity_levels
+
+    levels = maturity_levels(flags.reindex(out.index, fill_value=False), framework.categories, framework.min_categories)
+    out = out.join(levels)
+    if framework.min_categories:
+        reached["maturity"] = out["mature"]
+    for name, series in reached.items():
+        out[name if name != "maturity" else "mature"] = series.astype(bool)
+    order = [s for s in STAGES if s in reached]
+    stage = pd.Series("none", index=out.index, dtype=object)
+    for s in order:  # later milestones overwrite earlier ones: the furthest reached wins
+        stage[reached[s].to_numpy(dtype=bool)] = s
+    out["stage"] = stage
+    out["next_step"] = _next_steps(out, order, reached)
+    nb = _next_feature(out, flags.reindex(out.index, fill_value=False), framework, segments)
+    out = out.join(nb)
+    return out.reset_index()
+
+
+def _next_steps(out, order, reached) -> pd.Series:
+    nxt = pd.Series("all milestones reached", index=out.index, dtype=object)
+    unset = pd.Series(True, index=out.index)
+    for s in order:
+        miss = unset & ~reached[s]
+        nxt[miss] = s
+        unset &= ~miss
+    return nxt
+
+
+def _next_feature(out, flags, framework, segments) -> pd.DataFrame:
+    """The non-mature category closest to mature and the feature to adopt there."""
+    cats = {n: c for n, c in framework.categories.items() if c.get("min_features")}
+    res = pd.DataFrame({"next_category": pd.Series(None, index=out.index, dtype=object),
+                        "next_feature": pd.Series(None, index=out.index, dtype=object)})
+    if not cats:
+        return res
+    names = list(cats)
+    gap = np.column_stack([
+        np.where(out[f"{n}:mature"], np.inf, cats[n]["min_features"] - out[f"{n}:features_used"]) for n in names])
+    any_gap = np.isfinite(gap).any(axis=1)
+    best = np.argmin(np.where(np.isfinite(gap), gap, np.inf), axis=1)
+    peer_key = segments["plan"].astype(str) + "|" + segments["size_band"].astype(str)
+    for j, name in enumerate(names):
+        rows = any_gap & (best == j)
+        if not rows.any():
+            continue
+        feats = cats[name]["features"]
+        f = flags.reindex(columns=feats, fill_value=False)
+        mature = out[f"{name}:mature"].to_numpy(dtype=bool)
+        # adoption of each feature among mature peers (same plan and size band); fall back to all mature accounts
+        overall = f[mature].mean() if mature.any() else f.mean()
+        peer = f[mature].groupby(peer_key[mature]).mean() if mature.any() else pd.DataFrame(columns=feats)
+        idx = np.flatnonzero(rows)
+        keys = peer_key.to_numpy()[idx]
+        unused = ~f.to_numpy(dtype=bool)[idx]
+        table = peer.reindex(keys).to_numpy(dtype=float)
+        table = np.where(np.isnan(table), overall.to_numpy(dtype=float)[None, :], table)
+        table = np.where(unused, table, -np.inf)
+        choice = np.argmax(table, axis=1)
+        has = np.isfinite(table[np.arange(len(idx)), choice])
+        res.iloc[idx, 0] = name
+        res.iloc[idx[has], 1] = np.asarray(feats, dtype=object)[choice[has]]
+    return res

@@ -1,0 +1,415 @@
+"""Maturity: categories of selected features and what "mature" means in each.
+
+* Categories come from the product managers' catalog when there is one.
+  Independently, categories are proposed from the data: average-linkage
+  hierarchical clustering of the selected flags with distance ``1 - phi``
+  (co-adoption), the number of clusters chosen by the best silhouette score,
+  each cluster named after its two most typical features (highest mean phi
+  with the rest of the cluster) so product managers can rename it. When both
+  exist, their agreement (adjusted Rand index) and the features whose data
+  cluster disagrees with their catalog category are reported: this is how
+  the catalog's hypotheses get tested.
+* Per category: basic = uses any of its selected features; mature = uses at
+  least ``k`` of them, ``k`` chosen by :func:`~milestone_discovery.thresholds.scan_thresholds`
+  (best phi against retention with a minimum share of accounts on each side)
+  with a bootstrap CI, and the category's retention lift with its CI.
+* Overall: mature in at least ``m`` categories. Retention usually rises
+  with every mature category, so the best-phi split would simply pick the
+  most balanced count. ``m`` is instead the count at which retention *steps
+  up beyond that trend*: for each candidate, a logistic model
+  ``logit P(retained) = a + b * count + c * [count >= m]`` is fitted and the
+  ``m`` with the highest likelihood wins (bootstrap CI; minimum share of
+  accounts on each side). The phi scan is still reported.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .config import Config
+from .errors import InsufficientDataError
+from .features import FeatureResult
+from .population import Population
+from .thresholds import ThresholdScan, scan_thresholds
+
+__all__ = ["MaturityResult", "discover_maturity", "propose_categories", "maturity_levels"]
+
+
+@dataclass
+class MaturityResult:
+    """Result of the maturity stage.
+
+    Attributes
+    ----------
+    categories : pandas.DataFrame
+        One row per category: features, ``min_features`` (k) with CI, share of
+        accounts mature, retention of mature vs not, lift with CI, phi.
+    assignments : pandas.DataFrame
+        One row per selected feature: catalog category, data cluster, the
+        category used, and whether catalog and data agree.
+    by_count : pandas.DataFrame
+        Retention (with Wilson CI) by number of mature categories.
+    min_categories : int
+        ``m``: mature overall when mature in at least ``m`` categories.
+    """
+
+    categories: pd.DataFrame
+    assignments: pd.DataFrame
+    by_count: pd.DataFrame
+    min_categories: int | None
+    overall: ThresholdScan | None
+    step: dict | None
+    category_scans: dict[str, ThresholdScan]
+    source: str
+    adjusted_rand_index: float | None
+    n_clusters: int | None
+    silhouette: float | None
+    levels: pd.DataFrame = field(repr=False, default=None)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def share_mature(self) -> float:
+        return float(self.levels["mature"].mean()) if self.levels is not None and len(self.levels) else float("nan")
+
+    @property
+    def disagreements(self) -> pd.DataFrame:
+        """Selected features whose data cluster does not match their catalog category."""
+        a = self.assignments
+        return a[a["agrees"] == False]  # noqa: E712 - NaN means no catalog
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.categories.copy()
+
+    def _repr_html_(self) -> str:
+        m = "n/a" if self.min_categories is None else self.min_categories
+        ari = "" if self.adjusted_rand_index is None else f"; catalog vs data clusters ARI {self.adjusted_rand_index:.2f}"
+        head = (f"<div><strong>Maturity</strong>: {len(self.categories)} categories ({html.escape(self.source)}), "
+                f"mature overall = mature in at least {m} categories; {self.share_mature:.1%} of accounts mature{ari}.</div>")
+        cols = ["category", "n_features", "min_features", "min_features_ci", "share_mature", "retention_mature",
+                "retention_not_mature", "lift", "lift_ci"]
+        cat = self.categories[[c for c in cols if c in self.categories]]
+        return head + cat.to_html(index=False, escape=True) + self.by_count.round(3).to_html(index=False, escape=True)
+
+    def plot_retention_by_count(self, ax=None):
+        """Retention by number of mature categories, with 95% CIs and the chosen m."""
+        import matplotlib.pyplot as plt
+
+        t = self.by_count
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        err = np.vstack([t["retention"] - t["retention_low"], t["retention_high"] - t["retention"]])
+        colors = ["#1b7837" if self.min_categories is not None and k >= self.min_categories else "#92c5de"
+                  for k in t["mature_categories"]]
+        ax.bar(t["mature_categories"].astype(str), t["retention"], yerr=err, color=colors, capsize=3)
+        for x, (r, n) in enumerate(zip(t["retention"], t["accounts"], strict=True)):
+            ax.text(x, 0.02, f"n={n:,}", ha="center", fontsize=7, rotation=90, va="bottom")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("number of mature categories")
+        ax.set_ylabel("retention at the horizon")
+        ax.set_title(f"Mature overall: at least {self.min_categories} categories (green)")
+        ax.figure.tight_layout()
+        return ax.figure
+
+    def plot_categories(self, ax=None):
+        """Share of accounts basic and mature in each category."""
+        import matplotlib.pyplot as plt
+
+        t = self.categories
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.5 * len(t) + 1.2))
+        ax.barh(t["category"], t["share_basic"], color="#d1e5f0", label="basic (uses any)")
+        ax.barh(t["category"], t["share_mature"], color="#2166ac", label="mature (uses >= k)")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("share of accounts")
+        ax.legend(fontsize=7)
+        ax.figure.tight_layout()
+        return ax.figure
+
+
+# ----------------------------------------------------------------------------- clustering
+def propose_categories(flags: pd.DataFrame, max_clusters: int = 8) -> tuple[pd.Series, float | None, int]:
+    """Group flags by co-adoption: hierarchical clustering on ``1 - phi``.
+
+    Parameters
+    ----------
+    flags : pandas.DataFrame
+        Accounts x features, bool.
+    max_clusters : int
+        Largest number of clusters tried.
+
+    Returns
+    -------
+    clusters : pandas.Series
+        feature -> cluster name ("a + b": its two most typical features).
+    silhouette : float or None
+        Silhouette score of the chosen clustering (None when too few features).
+    n_clusters : int
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+    from sklearn.metrics import silhouette_score
+
+    names = list(flags.columns)
+    p = len(names)
+    if p < 3:
+        return pd.Series({f: f for f in names}, dtype=object), None, p
+    X = flags.to_numpy(dtype=float)
+    phi = np.corrcoef(X, rowvar=False)
+    phi = np.nan_to_num(phi, nan=0.0)
+    dist = np.clip(1 - phi, 0, 2)
+    np.fill_diagonal(dist, 0)
+    tree = linkage(squareform(dist, checks=False), method="average")
+    best = (None, -np.inf, None)
+    for k in range(2, min(max_clusters, p - 1) + 1):
+        labels = fcluster(tree, k, criterion="maxclust")
+        if len(set(labels)) < 2:
+            continue
+        score = silhouette_score(dist, labels, metric="precomputed")
+        if score > best[1] + 1e-12:
+            best = (labels, score, k)
+    labels, score, k = best
+    if labels is None:
+        labels, score, k = np.ones(p, dtype=int), None, 1
+    out = {}
+    for lab in sorted(set(labels)):
+        idx = np.flatnonzero(labels == lab)
+        if len(idx) == 1:
+            title = names[idx[0]]
+        else:
+            within = phi[np.ix_(idx, idx)]
+            typical = (within.sum(axis=1) - 1) / (len(idx) - 1)
+            top = [names[idx[i]] for i in np.argsort(-typical, kind="stable")[:2]]
+            title = " + ".join(top)
+        for i in idx:
+            out[names[i]] = title
+    return pd.Series(out, dtype=object).reindex(names), (None if score is None else float(score)), int(k)
+
+
+# ----------------------------------------------------------------------------- levels
+def maturity_levels(flags: pd.DataFrame, categories: dict[str, dict], min_categories: int | None) -> pd.DataFrame:
+    """Per account: features used per category, mature per category, count and overall.
+
+    Parameters
+    ----------
+    flags : pandas.DataFrame
+        Accounts x features, bool (missing features count as not used).
+    categories : dict
+        name -> {"features": [...], "min_features": k or None}.
+    min_categories : int or None
+    """
+    out = pd.DataFrame(index=flags.index)
+    mature_cols = []
+    for name, spec in categories.items():
+        feats = [f for f in spec["features"]]
+        used = flags.reindex(columns=feats, fill_value=False).to_numpy(dtype=bool).sum(axis=1)
+        out[f"{name}:features_used"] = used
+        k = spec.get("min_features")
+        if k is not None:
+            out[f"{name}:mature"] = used >= k
+            mature_cols.append(f"{name}:mature")
+    out["mature_categories"] = out[mature_cols].sum(axis=1).astype(int) if mature_cols else 0
+    out["mature"] = (out["mature_categories"] >= min_categories) if min_categories else False
+    return out
+
+
+# ----------------------------------------------------------------------------- stage
+def discover_maturity(
+    population: Population, features: FeatureResult, config: Config | None = None, *, progress: bool = True
+) -> MaturityResult:
+    """Group selected features into categories and choose the "mature" thresholds.
+
+    Parameters
+    ----------
+    population : Population
+    features : FeatureResult
+        Its ``selected`` features are grouped.
+    config : Config, optional
+        ``config.maturity`` (minimum share on each side, bootstrap size,
+        category source) and ``config.study.seed``.
+
+    Returns
+    -------
+    MaturityResult
+    """
+    config = config or Config()
+    mcfg = config.maturity
+    seed = config.study.seed
+    selected = sorted(features.selected)
+    if not selected:
+        raise InsufficientDataError("no feature was selected by feature discovery: there is nothing to group into maturity categories")
+    flags = population.flags[selected]
+    y = population.retained.to_numpy(dtype=bool)
+    notes: list[str] = []
+
+    catalog = population.catalog.reindex(selected)
+    clusters, silhouette, n_clusters = propose_categories(flags, mcfg.max_clusters)
+    has_catalog = catalog.notna().any()
+    source = mcfg.categories if mcfg.categories != "auto" else ("catalog" if has_catalog else "data")
+    if source == "catalog" and not has_catalog:
+        raise InsufficientDataError("maturity.categories = 'catalog' but the dataset has no feature catalog")
+    if source == "catalog":
+        used = catalog.fillna("uncategorised")
+        if catalog.isna().any():
+            notes.append(f"{int(catalog.isna().sum())} selected feature(s) have no catalog category: grouped as 'uncategorised'")
+    else:
+        used = clusters
+
+    ari = None
+    if has_catalog and catalog.notna().sum() >= 2:
+        from sklearn.metrics import adjusted_rand_score
+
+        known = catalog.notna()
+        ari = float(adjusted_rand_score(catalog[known], clusters[known]))
+    majority = (pd.DataFrame({"catalog": catalog, "cluster": clusters}).dropna()
+                .groupby("cluster")["catalog"].agg(lambda s: s.value_counts().sort_index().idxmax()))
+    assignments = pd.DataFrame({
+        "feature": selected,
+        "catalog_category": catalog.to_numpy(dtype=object),
+        "data_cluster": clusters.to_numpy(dtype=object),
+        "category": used.to_numpy(dtype=object),
+    })
+    assignments["cluster_majority_category"] = assignments["data_cluster"].map(majority)
+    assignments["agrees"] = np.where(assignments["catalog_category"].isna(), None,
+                                     assignments["catalog_category"] == assignments["cluster_majority_category"])
+
+    rows, scans, specs = [], {}, {}
+    for name in sorted(assignments["category"].unique()):
+        feats = assignments.loc[assignments["category"] == name, "feature"].tolist()
+        used_count = flags[feats].to_numpy(dtype=bool).sum(axis=1)
+        row = {"category": name, "features": feats, "n_features": len(feats),
+               "share_basic": float((used_count >= 1).mean())}
+        try:
+            scan = scan_thresholds(used_count, y, candidates=np.arange(1, len(feats) + 1),
+                                   min_share=mcfg.min_side_share, n_bootstrap=mcfg.n_bootstrap,
+                                   random_state=seed, metric_name=f"{name}: features used", outcome_name="retention")
+        except InsufficientDataError as exc:
+            notes.append(f"category '{name}' has no usable 'mature' threshold: {exc}")
+            specs[name] = {"features": feats, "min_features": None}
+            rows.append(row | {"min_features": None})
+            continue
+        scans[name] = scan
+        k = int(scan.threshold)
+        specs[name] = {"features": feats, "min_features": k}
+        rows.append(row | {
+            "min_features": k, "min_features_ci": f"{scan.ci[0]:g}-{scan.ci[1]:g}",
+            "min_features_ci_low": scan.ci[0], "min_features_ci_high": scan.ci[1],
+            "share_mature": scan.share_above, "retention_mature": scan.rate_above,
+            "retention_not_mature": scan.rate_below, "lift": scan.lift,
+            "lift_ci": f"{scan.lift_ci[0]:.2f}-{scan.lift_ci[1]:.2f}",
+            "lift_ci_low": scan.lift_ci[0], "lift_ci_high": scan.lift_ci[1], "phi": scan.phi,
+            "bootstrap_agreement": scan.bootstrap_agreement,
+        })
+    categories = pd.DataFrame(rows)
+
+    levels = maturity_levels(population.flags, specs, None)
+    counts = levels["mature_categories"].to_numpy()
+    n_thresholded = sum(1 for s in specs.values() if s["min_features"] is not None)
+    overall, m, step = None, mcfg.min_categories, None
+    if n_thresholded >= 1:
+        candidates = np.arange(1, n_thresholded + 1)
+        try:
+            if m is None:
+                step = choose_step(counts, y, candidates, min_share=mcfg.min_side_share,
+                                   n_bootstrap=mcfg.n_bootstrap, random_state=seed)
+                m = step["m"]
+            overall = scan_thresholds(counts, y, candidates=candidates, min_share=mcfg.min_side_share,
+                                      n_bootstrap=0, random_state=seed,
+                                      metric_name="mature categories", outcome_name="retention")
+        except InsufficientDataError as exc:
+            notes.append(f"no usable overall threshold: {exc}")
+    levels = maturity_levels(population.flags, specs, m)
+    by_count = _retention_by_count(counts, y)
+    return MaturityResult(
+        categories=categories, assignments=assignments, by_count=by_count, min_categories=m,
+        overall=overall, step=step, category_scans=scans, source=source, adjusted_rand_index=ari,
+        n_clusters=n_clusters, silhouette=silhouette, levels=levels, notes=notes,
+    )
+
+
+def _grouped_logit_loglik(x: np.ndarray, pos: np.ndarray, tot: np.ndarray, iters: int = 30) -> float:
+    """Max log-likelihood of a binomial logistic model on grouped rows (IRLS, tiny design)."""
+    X = np.column_stack([np.ones(len(tot)), x])
+    beta = np.zeros(X.shape[1])
+    for _ in range(iters):
+        eta = np.clip(X @ beta, -30, 30)
+        p = 1 / (1 + np.exp(-eta))
+        w = tot * p * (1 - p)
+        grad = X.T @ (pos - tot * p)
+        hess = X.T @ (X * w[:, None]) + 1e-9 * np.eye(X.shape[1])
+        delta = np.linalg.solve(hess, grad)
+        beta += delta
+        if np.abs(delta).max() < 1e-10:
+            break
+    p = np.clip(1 / (1 + np.exp(-np.clip(X @ beta, -30, 30))), 1e-12, 1 - 1e-12)
+    return float(np.sum(pos * np.log(p) + (tot - pos) * np.log(1 - p)))
+
+
+def _best_step(levels: np.ndarray, pos: np.ndarray, tot: np.ndarray, candidates, min_share: float):
+    n = tot.sum()
+    best, table = None, []
+    for m in candidates:
+        step = (levels >= m).astype(float)
+        share = tot[levels >= m].sum() / n
+        ok = min_share <= share <= 1 - min_share
+        ll = _grouped_logit_loglik(np.column_stack([levels, step]), pos, tot) if ok else -np.inf
+        table.append((m, share, ok, ll))
+        if ok and (best is None or ll > best[1] + 1e-9):
+            best = (m, ll)
+    return (None if best is None else int(best[0])), table
+
+
+def choose_step(counts, y, candidates, *, min_share=0.05, n_bootstrap=200, random_state=0, alpha=0.05) -> dict:
+    """Choose ``m``: where retention steps up beyond its trend in the number of mature categories.
+
+    Returns
+    -------
+    dict
+        ``m``, ``ci`` (percentile bootstrap), ``bootstrap_agreement`` and
+        ``table`` (candidate, share at or above, log-likelihood).
+    """
+    counts = np.asarray(counts, dtype=int)
+    y = np.asarray(y, dtype=float)
+    levels = np.arange(counts.max() + 1)
+    tot = np.bincount(counts, minlength=len(levels)).astype(float)
+    pos = np.bincount(counts, weights=y, minlength=len(levels))
+    keep = tot > 0
+    m, table = _best_step(levels[keep], pos[keep], tot[keep], candidates, min_share)
+    if m is None:
+        raise InsufficientDataError(f"mature categories: no count leaves at least {min_share:.0%} of accounts on each side")
+    rng = np.random.default_rng(random_state)
+    chosen = []
+    n = len(counts)
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, n, n)
+        t = np.bincount(counts[idx], minlength=len(levels)).astype(float)
+        p = np.bincount(counts[idx], weights=y[idx], minlength=len(levels))
+        k = t > 0
+        mb, _ = _best_step(levels[k], p[k], t[k], candidates, min_share)
+        if mb is not None:
+            chosen.append(mb)
+    chosen = np.asarray(chosen)
+    ci = ((int(np.quantile(chosen, alpha / 2, method="lower")), int(np.quantile(chosen, 1 - alpha / 2, method="higher")))
+          if len(chosen) else (m, m))
+    return {
+        "m": m, "ci": ci,
+        "bootstrap_agreement": float(np.mean(chosen == m)) if len(chosen) else float("nan"),
+        "table": pd.DataFrame(table, columns=["min_categories", "share_at_or_above", "eligible", "log_likelihood"]),
+    }
+
+
+def _retention_by_count(counts: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for k in range(int(counts.max()) + 1 if len(counts) else 0):
+        member = counts == k
+        n = int(member.sum())
+        kept = int(y[member].sum())
+        low, high = stats.wilson_interval(kept, n)
+        rows.append({"mature_categories": k, "accounts": n, "share": n / len(y),
+                     "retention": kept / n if n else np.nan, "retention_low": float(low),
+                     "retention_high": float(high)})
+    return pd.DataFrame(rows)
