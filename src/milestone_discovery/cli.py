@@ -130,6 +130,34 @@ def _run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- compare
+def _setup_compare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_a", help="earlier run folder (A)")
+    p.add_argument("run_b", help="later run folder (B)")
+    p.add_argument("--out", help="write the comparison tables as CSV files into this folder")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .review import compare_runs
+
+    cmp = compare_runs(args.run_a, args.run_b)
+    print(cmp.summary())
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print("\nthresholds:")
+        print(cmp.thresholds.to_string(index=False))
+        print("\nretention lift by milestone:")
+        print(cmp.lifts.to_string(index=False))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("features", "thresholds", "lifts"):
+            getattr(cmp, name).to_csv(out / f"compare_{name}.csv", index=False)
+        print(f"\ntables written to {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 #: name -> (help, add arguments, run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
@@ -138,6 +166,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "discover": ("run the study and write framework.json, features.csv, accounts.csv, report.html, run.json",
                  _setup_discover, _run_discover),
     "score": ("apply a saved framework.json to a dataset without refitting", _setup_score, _run_score),
+    "compare": ("compare two runs: features, thresholds and lifts that moved", _setup_compare, _run_compare),
 }
 
 

@@ -67,6 +67,12 @@ class StudyConfig:
         Upper edges of the company-size bands used for segments and reports.
     n_size_strata : int
         Number of company-size quantile strata used when adjusting for size.
+    min_accounts : int
+        Fewest eligible accounts a study accepts.
+    temporal_validation : bool
+        Refit on the earlier signup cohorts and check the milestones on the later ones.
+    temporal_split : float
+        Share of the retention population (by signup date) used for that refit.
     """
 
     as_of: dt.date | None = None
@@ -76,6 +82,8 @@ class StudyConfig:
     size_bands: list[int] = field(default_factory=lambda: [10, 50, 200, 1000])
     n_size_strata: int = 10
     min_accounts: int = 200
+    temporal_validation: bool = True
+    temporal_split: float = 0.7
 
     def validate(self) -> None:
         if self.observation_days <= 0 or self.horizon_days <= 0:
@@ -90,6 +98,8 @@ class StudyConfig:
             raise ConfigError("study: size_bands must be increasing positive numbers")
         if self.n_size_strata < 1:
             raise ConfigError("study: n_size_strata must be at least 1")
+        if not 0.2 <= self.temporal_split <= 0.9:
+            raise ConfigError("study: temporal_split must be between 0.2 and 0.9")
 
 
 @dataclass
@@ -110,7 +120,7 @@ class FeatureConfig:
     n_splits: int = 2
     n_repeats: int = 4
     stability_threshold: float = 0.6
-    importance_threshold: float = 0.20
+    importance_threshold: float = 0.15
     shap_sample: int = 200
 
     def validate(self) -> None:

@@ -104,6 +104,21 @@ class Dataset:
             return []
         return [c for c in self.activity.columns if c not in ("account_id", "month")]
 
+    def subset(self, account_ids) -> Dataset:
+        """A copy restricted to the given accounts (every table filtered)."""
+        keep = pd.Index(account_ids)
+        out = Dataset(accounts=self.accounts[self.accounts["account_id"].isin(keep)].reset_index(drop=True),
+                      feature_usage=None, as_of=self.as_of, feature_catalog=self.feature_catalog,
+                      kind=self.kind, source=self.source, notes=list(self.notes))
+        for name in ("feature_usage", "activity", "setup_steps"):
+            table = getattr(self, name)
+            if table is not None:
+                setattr(out, name, table[table["account_id"].isin(keep)].reset_index(drop=True))
+        if self.flags is not None:
+            out.flags = self.flags.loc[self.flags.index.isin(keep)]
+            out.churned = self.churned.loc[self.churned.index.isin(keep)]
+        return out
+
     def summary(self) -> pd.DataFrame:
         """Rows, columns and date range of every table."""
         rows = []

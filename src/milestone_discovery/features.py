@@ -487,8 +487,9 @@ def discover_features(population: Population, config: Config | None = None, *, p
              "shap_mean_abs", "impurity_importance_biased", "churned_adopters", "near_churn_share",
              "top_segment", "top_segment_adopter_share", "top_segment_population_share"]
     rest = [c for c in table.columns if c not in order]
-    table = table[order + rest].sort_values(["status", "perm_importance"], ascending=[True, False],
-                                             key=lambda s: s.map(STATUSES.index) if s.name == "status" else s)
+    table = table[order + rest].assign(_rank=table["status"].map(STATUSES.index))
+    table = table.sort_values(["_rank", "perm_importance", "feature"], ascending=[True, False, True],
+                              kind="mergesort", na_position="last").drop(columns="_rank")
     return FeatureResult(
         features=table.reset_index(drop=True),
         metrics=metrics,

@@ -115,6 +115,8 @@ class Framework:
 
     @classmethod
     def from_dict(cls, data: dict) -> Framework:
+        if not isinstance(data, dict):
+            raise MilestoneError(f"framework must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise MilestoneError(f"framework schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")

@@ -106,7 +106,7 @@ class MaturityResult:
         colors = ["#1b7837" if self.min_categories is not None and k >= self.min_categories else "#92c5de"
                   for k in t["mature_categories"]]
         ax.bar(t["mature_categories"].astype(str), t["retention"], yerr=err, color=colors, capsize=3)
-        for x, (r, n) in enumerate(zip(t["retention"], t["accounts"], strict=True)):
+        for x, n in enumerate(t["accounts"]):
             ax.text(x, 0.02, f"n={n:,}", ha="center", fontsize=7, rotation=90, va="bottom")
         ax.set_ylim(0, 1)
         ax.set_xlabel("number of mature categories")

@@ -200,7 +200,8 @@ def funnel_table(accounts: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_study(dataset: Dataset, config: Config | None = None, *, progress: bool = True) -> Study:
+def run_study(dataset: Dataset, config: Config | None = None, *, progress: bool = True,
+              temporal: bool | None = None) -> Study:
     """Run every stage on a loaded dataset.
 
     Parameters
@@ -209,12 +210,16 @@ def run_study(dataset: Dataset, config: Config | None = None, *, progress: bool 
     config : Config, optional
     progress : bool
         Show progress bars.
+    temporal : bool, optional
+        Run the temporal validation (default ``config.study.temporal_validation``);
+        its result is stored in ``framework.validation``.
 
     Returns
     -------
     Study
     """
     config = config or Config()
+    temporal = config.study.temporal_validation if temporal is None else temporal
     timings = {}
     t0 = time.perf_counter()
     population = build_population(dataset, config)
@@ -233,6 +238,17 @@ def run_study(dataset: Dataset, config: Config | None = None, *, progress: bool 
     accounts = score_accounts(framework, dataset, config)
     funnel = funnel_table(accounts, framework)
     timings["scoring"] = time.perf_counter() - t0
+    if temporal:
+        from .errors import InsufficientDataError
+        from .review import temporal_validation
+
+        t0 = time.perf_counter()
+        try:
+            check = temporal_validation(dataset, config, split_quantile=config.study.temporal_split, progress=progress)
+            framework.validation = {"temporal": check.to_dict()}
+        except InsufficientDataError as exc:
+            framework.validation = {"temporal": {"skipped": str(exc)}}
+        timings["temporal_validation"] = time.perf_counter() - t0
     return Study(config=config, dataset=dataset, population=population, features=features, maturity=maturity,
                  journey=journey, framework=framework, accounts=accounts, funnel=funnel, timings=timings)
 

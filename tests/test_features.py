@@ -1,0 +1,147 @@
+"""Feature discovery: recovery of planted drivers, traps with the right reason, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from planted import N_ACCOUNTS, SEEDS, planted_study, roles
+
+from milestone_discovery import Config, InsufficientDataError, discover_features
+from milestone_discovery.features import DROP_REASONS, STATUSES
+
+TRAP_ROLES = ("ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "survivor")
+
+
+def _f1(selected: set[str], drivers: set[str]) -> float:
+    if not selected:
+        return 0.0
+    return 2 * len(selected & drivers) / (len(selected) + len(drivers))
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A 4,000-account study: fast, enough to check the mechanics."""
+    return planted_study(4000, 7)
+
+
+# ----------------------------------------------------------------------------- acceptance (slow)
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_selected_features_recover_planted_drivers(seed):
+    study = planted_study(N_ACCOUNTS, seed)
+    role = roles(study.truth)
+    drivers = {f for f, r in role.items() if r == "driver"}
+    assert _f1(set(study.features.selected), drivers) >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_no_trap_is_selected_and_each_has_its_reason(seed):
+    study = planted_study(N_ACCOUNTS, seed)
+    table = study.features.features.set_index("feature")
+    for name, spec in study.truth["features"].items():
+        if spec["role"] in TRAP_ROLES:
+            assert table.loc[name, "status"] == spec["expected_status"], (name, spec["role"], table.loc[name, "reason"])
+
+
+# ----------------------------------------------------------------------------- mechanics (fast)
+def test_every_feature_has_a_status_and_a_reason(small):
+    table = small.features.features
+    assert set(table["status"]) <= set(STATUSES)
+    assert table["reason"].str.len().gt(0).all()
+    assert len(table) == small.population.flags.shape[1]
+    assert table["feature"].is_unique
+
+
+def test_no_trap_selected_on_a_small_dataset(small):
+    role = roles(small.truth)
+    table = small.features.features
+    picked = table.loc[table["status"] == "selected", "feature"].map(role)
+    assert not picked.isin(TRAP_ROLES).any(), table.loc[table["status"] == "selected", ["feature"]]
+    drivers = {f for f, r in role.items() if r == "driver"}
+    assert _f1(set(small.features.selected), drivers) >= 0.7
+
+
+@pytest.mark.parametrize("role, status", [
+    ("leaky", "dropped_leaky"),
+    ("ubiquitous", "dropped_ubiquitous"),
+    ("niche", "dropped_niche"),
+    ("segment", "dropped_segment"),
+    ("confounded", "dropped_confounded"),
+])
+def test_screening_traps_carry_their_reason_on_a_small_dataset(small, role, status):
+    table = small.features.features.set_index("feature")
+    names = [f for f, r in roles(small.truth).items() if r == role]
+    assert (table.loc[names, "status"] == status).all(), table.loc[names, ["status", "reason"]]
+
+
+def test_leaky_features_are_kept_out_of_the_model(small):
+    table = small.features.features.set_index("feature")
+    leaky = [f for f, r in roles(small.truth).items() if r == "leaky"]
+    assert table.loc[leaky, "perm_importance"].isna().all()
+    assert (table.loc[leaky, "near_churn_share"] > 0.5).all()
+
+
+def test_features_add_held_out_discrimination_beyond_covariates(small):
+    m = small.features.metrics.set_index("model")
+    assert m.loc["covariates+features", "roc_auc_mean"] > m.loc["covariates", "roc_auc_mean"] + 0.03
+    assert m.loc["covariates+features", "roc_auc_gain_vs_covariates"] > 0.03
+
+
+def test_selected_features_have_positive_adjusted_effect_with_ci(small):
+    sel = small.features.features.query("status == 'selected'")
+    assert (sel["adj_or_low"] > 1).all()
+    assert (sel["adj_or_low"] <= sel["adj_or"]).all() and (sel["adj_or"] <= sel["adj_or_high"]).all()
+
+
+def test_reasons_are_drawn_from_the_documented_list():
+    assert set(STATUSES) == {"selected"} | {f"dropped_{r}" for r in DROP_REASONS}
+    assert {"ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "unimportant"} == set(DROP_REASONS)
+
+
+def test_same_seed_gives_identical_table(small):
+    again = discover_features(small.population, small.config, progress=False)
+    pd.testing.assert_frame_equal(again.features, small.features.features)
+
+
+def test_result_displays_and_plots(small):
+    html = small.features._repr_html_()
+    assert "Feature discovery" in html and "selected" in html
+    fig = small.features.plot_importance(top=10)
+    assert len(fig.axes[0].patches) == 10
+    fig2 = small.features.plot_prevalence_importance()
+    assert fig2.axes[0].get_xlabel().startswith("prevalence")
+
+
+def test_html_escapes_feature_names(small):
+    pop = small.population
+    renamed = pop.flags.rename(columns={pop.flags.columns[0]: "<script>alert(1)</script>"})
+    pop2 = type(pop)(**{**pop.__dict__, "flags": renamed})
+    config = Config()
+    config.features.n_repeats = 1
+    config.features.shap_sample = 0
+    html = discover_features(pop2, config, progress=False)._repr_html_()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+# ----------------------------------------------------------------------------- bad input
+def _with(pop, **changes):
+    return type(pop)(**{**pop.__dict__, **changes})
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: {"retained": pd.Series(True, index=p.retained.index)}, "single class"),
+    (lambda p: {"flags": p.flags.iloc[:150], "retained": p.retained.iloc[:150]}, "at least 200"),
+    (lambda p: {"flags": pd.DataFrame(False, index=p.flags.index, columns=p.flags.columns)}, "no usable feature"),
+])
+def test_insufficient_data_gives_a_clear_error(small, change, message):
+    with pytest.raises(InsufficientDataError, match=message):
+        discover_features(_with(small.population, **change(small.population)), small.config, progress=False)
+
+
+def test_impurity_importance_is_labelled_biased(small):
+    assert "impurity_importance_biased" in small.features.features.columns
+    assert "impurity_importance" not in small.features.features.columns
+    assert np.isfinite(small.features.features["perm_importance_sd"].dropna()).all()
