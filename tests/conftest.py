@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pytest
@@ -148,3 +149,32 @@ def make_dataset(tmp_path: Path) -> Callable[..., Path]:
 def valid_dataset(make_dataset: Callable[..., Path]) -> Path:
     """A folder holding the valid baseline dataset as CSV."""
     return make_dataset(**valid_tables())
+
+
+class SyntheticRun(NamedTuple):
+    """One ``discover`` run on a small synthetic dataset (see :func:`synthetic_run`)."""
+
+    dataset: Path
+    run: Path
+    study: Any
+    config: Any
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> SyntheticRun:
+    """``discover`` run ONCE per session on 2,500 synthetic accounts (seed 3), CSV, without report.
+
+    Quick settings: no temporal refit, 2 x 2-fold feature model. Tests must not
+    modify the files of ``run`` or ``dataset``; copy them first.
+    """
+    from milestone_discovery.config import Config
+    from milestone_discovery.study import discover
+    from milestone_discovery.synth import make_synthetic
+
+    dataset = make_synthetic(2500, seed=3).write(tmp_path_factory.mktemp("synthetic_data"), fmt="csv")
+    config = Config()
+    config.study.temporal_validation = False
+    config.features.n_repeats = 2
+    run = tmp_path_factory.mktemp("synthetic_run")
+    study = discover(dataset, run, config, progress=False, report=False)
+    return SyntheticRun(Path(dataset), run, study, config)

@@ -21,7 +21,7 @@ SEEDS = (0, 1, 2)
 N_ACCOUNTS = 20_000
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def planted_study(n_accounts: int, seed: int, catalog: bool = True) -> SimpleNamespace:
     """Generate data with planted truth and run features, maturity and journey on it."""
     syn = make_synthetic(n_accounts, seed=seed)

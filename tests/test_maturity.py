@@ -10,7 +10,12 @@ from sklearn.metrics import adjusted_rand_score, cohen_kappa_score
 
 from milestone_discovery import Config
 from milestone_discovery.errors import InsufficientDataError
-from milestone_discovery.maturity import choose_step, discover_maturity, maturity_levels, propose_categories
+from milestone_discovery.maturity import (
+    choose_step,
+    discover_maturity,
+    maturity_levels,
+    propose_categories,
+)
 from milestone_discovery.synth import planted_maturity
 
 
