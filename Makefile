@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-all notebooks lint bench synth-demo clean
+.PHONY: demo test test-slow test-all notebooks lint bench synth-demo clean
 
 # (Re)create the virtualenv when it is missing, broken (moved, other Python) or older
 # than pyproject.toml; otherwise this is a no-op, so re-running is quick.
@@ -13,7 +13,6 @@ $(STAMP): pyproject.toml
 		echo "creating $(VENV)"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,notebooks]"
-	$(BIN)/python -m ipykernel install --prefix $(VENV) --name milestones --display-name "milestones (.venv)" >/dev/null
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -21,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# planted-truth acceptance checks over several seeds at 20k accounts (~2 min)
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"
@@ -33,6 +36,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_features.py --accounts 20000
 
 # Regenerates the committed demo dataset.
 synth-demo: $(STAMP)

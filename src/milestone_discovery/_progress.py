@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tqdm.auto import tqdm
+# tqdm.std: plain text bars everywhere (tqdm.auto warns in kernels without ipywidgets)
+from tqdm.std import tqdm
 
 
 def progress_bar(items: Iterable, *, desc: str, disable: bool = False, total: int | None = None):

@@ -96,7 +96,7 @@ def _run_discover(args: argparse.Namespace) -> int:
     if fw.activation:
         print(f"  activation: >= {fw.activation['threshold']:g} {fw.activation['metric']} in months 0-2")
     if fw.utilization:
-        print(f"  utilization: >= {fw.utilization['per_seat_threshold']:g} {fw.utilization['metric']} per seat per month")
+        print(f"  utilization: >= {fw.utilization['per_seat_threshold']:.4g} {fw.utilization['metric']} per seat per month")
     if fw.setup and fw.setup.get("steps"):
         print(f"  setup checklist: {', '.join(fw.setup['steps'])}")
     for stage, why in study.journey.skipped.items():
@@ -158,6 +158,20 @@ def _run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- report
+def _setup_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run folder of an earlier `milestones discover`")
+    p.add_argument("--out", help="HTML file to write (default RUN/report.html)")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(args.run, args.out)
+    print(f"wrote the report of {args.run} ({path.stat().st_size / 1e6:.1f} MB, self-contained): {path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- entry point
 #: name -> (help, add arguments, run(args) -> exit code)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
@@ -167,6 +181,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                  _setup_discover, _run_discover),
     "score": ("apply a saved framework.json to a dataset without refitting", _setup_score, _run_score),
     "compare": ("compare two runs: features, thresholds and lifts that moved", _setup_compare, _run_compare),
+    "report": ("rebuild the self-contained HTML report of a run folder (no refitting)", _setup_report, _run_report),
 }
 
 

@@ -122,6 +122,7 @@ class FeatureConfig:
     stability_threshold: float = 0.6
     importance_threshold: float = 0.15
     shap_sample: int = 200
+    permutation_max_rows: int = 20000
 
     def validate(self) -> None:
         if not 0 <= self.min_prevalence < self.max_prevalence <= 1:

@@ -17,7 +17,8 @@ steps, in order:
    computed exactly in expectation instead of by Monte-Carlo shuffles: each
    held-out row's flag is redrawn from its held-out prevalence, so the
    expected log-loss is ``p * loss(flag=1) + (1-p) * loss(flag=0)``; one
-   extra prediction per feature and no shuffling noise. SHAP mean |value|
+   extra prediction per feature and no shuffling noise (on held-out halves
+   larger than ``permutation_max_rows`` a fixed random subset is used). SHAP mean |value|
    (TreeExplainer on a bounded held-out sample) and impurity importance
    (biased towards frequent flags; shown for reference only) are reported
    beside it.
@@ -321,12 +322,18 @@ def _fit_models(pop, model_features, cfg, seed, progress):
     for s, (train, test) in enumerate(progress_bar(splits, desc="feature model", disable=not progress)):
         t0 = time.perf_counter()
         model = _forest(cfg, seed + s).fit(X[train], y[train])
+        # threads would sum the trees in a varying order: predict on one for exact reproducibility
+        model.set_params(n_jobs=1)
         timings["fit"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         base = model.predict_proba(X[test])[:, 1]
         rows.append({"model": "covariates+features", "split": s, **_metrics(y[test], base)})
         impurity[s] = model.feature_importances_[:p]
-        perm[s] = expected_permutation_importance(model, X[test], y[test], range(p), base=base)
+        if len(test) > cfg.permutation_max_rows:  # a large held-out half: a fixed random subset is plenty
+            keep = np.sort(np.random.default_rng(seed + s).choice(len(test), cfg.permutation_max_rows, replace=False))
+            perm[s] = expected_permutation_importance(model, X[test[keep]], y[test[keep]], range(p), base=base[keep])
+        else:
+            perm[s] = expected_permutation_importance(model, X[test], y[test], range(p), base=base)
         timings["permutation"] += time.perf_counter() - t0
         if s == 0 and cfg.shap_sample > 0:
             t0 = time.perf_counter()
@@ -339,7 +346,7 @@ def _fit_models(pop, model_features, cfg, seed, progress):
         t0 = time.perf_counter()
         if X_cov.shape[1]:
             cov_model = _forest(cfg, seed + s, n_estimators=max(cfg.n_estimators // 2, 10))
-            cov_model.fit(X_cov[train], y[train])
+            cov_model.fit(X_cov[train], y[train]).set_params(n_jobs=1)
             cov_pred = cov_model.predict_proba(X_cov[test])[:, 1]
         else:  # no covariates: the baseline is the training retention rate
             cov_pred = np.full(len(test), y[train].mean())

@@ -28,6 +28,7 @@ Every threshold comes from :func:`~milestone_discovery.thresholds.scan_threshold
 
 from __future__ import annotations
 
+import copy
 import html
 from dataclasses import dataclass, field
 
@@ -97,7 +98,7 @@ class JourneyResult:
     def _repr_html_(self) -> str:
         parts = ["<div><strong>Journey milestones</strong></div>", self.to_frame().to_html(index=False, escape=True)]
         if self.setup_steps is not None:
-            parts.append(self.setup_steps.round(3).to_html(index=False, escape=True))
+            parts.append(self.setup_steps.drop(columns=["reason"]).round(3).to_html(index=False, escape=True))
         if self.activation_validation is not None:
             parts.append(self.activation_validation.round(3).to_html(index=False, escape=True))
         for stage, why in self.skipped.items():
@@ -397,9 +398,9 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
     closest to mature and the feature in it that similar accounts (same plan
     and size band, mature in that category) adopt most.
     """
-    from .population import build_population
+    from .population import _segments, build_population
 
-    config = config or Config()
+    config = copy.deepcopy(config or Config())
     config.study.observation_days = framework.observation_days
     config.study.horizon_days = framework.horizon_days
     jc = config.journey
@@ -413,7 +414,7 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
     out["eligible"] = info["eligible"].astype(bool)
     out["exclusion_reason"] = info["exclusion_reason"]
     out["retained"] = info["retained"] if "retained" in info else np.where(info["eligible"], pop.retained.reindex(out.index), np.nan)
-    segments = pop.segments.reindex(out.index)
+    segments = _segments(dataset.accounts.reset_index(drop=True), config).reindex(out.index)
     out["size_band"] = segments["size_band"]
 
     reached: dict[str, pd.Series] = {}
@@ -433,7 +434,7 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
             reached["setup"] = out["setup_steps_done"] >= setup["min_steps"]
     act, util = framework.activation, framework.utilization
     if (act or util) and dataset.kind == "tables" and dataset.activity is not None:
-        jcfg = Config(journey=jc)
+        jcfg = Config(journey=copy.deepcopy(jc))
         jcfg.journey.activation_metric = (act or {}).get("metric", jc.activation_metric)
         jcfg.journey.utilization_metric = (util or {}).get("metric", jc.utilization_metric)
         if act:
@@ -442,11 +443,12 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
             jcfg.journey.utilization_months = util.get("months", jc.utilization_months)
         m = journey_metrics(dataset, jcfg).reindex(out.index)
         if act:
+            # thresholds are saved at 6 decimals: compare values at the same precision
             out["activation_value"] = m["activation_value"]
-            reached["activation"] = m["activation_value"] >= act["threshold"]
+            reached["activation"] = m["activation_value"].round(6) >= act["threshold"]
         if util:
             out["utilization_value"] = m["utilization_value"].round(6)
-            reached["utilization"] = m["utilization_value"] >= util["per_seat_threshold"]
+            reached["utilization"] = out["utilization_value"] >= util["per_seat_threshold"]
 
     from .maturity import maturity_levels
 

@@ -171,7 +171,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
 def _fmt_ci(ci) -> str | None:
     if not ci or None in ci:
         return None
-    return f"{ci[0]:g}-{ci[1]:g}"
+    return f"{ci[0]:.4g}-{ci[1]:.4g}"
 
 
 # ----------------------------------------------------------------------------- temporal

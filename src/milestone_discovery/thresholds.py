@@ -76,7 +76,7 @@ class ThresholdScan:
     def _repr_html_(self) -> str:
         return (
             f"<div><strong>Threshold for {html.escape(self.metric)}</strong> against "
-            f"{html.escape(self.outcome)}: &ge; {self.threshold:g} (95% CI {self.ci[0]:g}-{self.ci[1]:g}); "
+            f"{html.escape(self.outcome)}: &ge; {self.threshold:.4g} (95% CI {self.ci[0]:.4g}-{self.ci[1]:.4g}); "
             f"{self.share_above:.0%} of {self.n:,} accounts above; {html.escape(self.outcome)} "
             f"{self.rate_above:.1%} above vs {self.rate_below:.1%} below (lift {self.lift:.2f}, "
             f"95% CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); phi {self.phi:.3f}</div>"
@@ -94,7 +94,7 @@ class ThresholdScan:
         ok = t[t["eligible"]]
         ax.plot(ok["threshold"], ok["phi"], "o-", ms=3, color="#2166ac", label="enough accounts each side")
         ax.axvspan(self.ci[0], self.ci[1], color="#fdb863", alpha=0.35, label="95% bootstrap CI")
-        ax.axvline(self.threshold, color="#b2182b", lw=1.5, label=f"chosen: {self.threshold:g}")
+        ax.axvline(self.threshold, color="#b2182b", lw=1.5, label=f"chosen: {self.threshold:.4g}")
         ax.set_xlabel(f"{self.metric} threshold (milestone: value >= threshold)")
         ax.set_ylabel(f"phi with {self.outcome}")
         ax.legend(fontsize=7)
