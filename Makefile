@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/milestones discover data/synthetic/demo --out reports/demo --no-report
+	$(BIN)/milestones discover data/synthetic/demo --out reports/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -28,8 +28,9 @@ then a summary averaged over seeds.
     python benchmarks/bench_feature_methods.py
     python benchmarks/bench_feature_methods.py --accounts 20000 --seeds 0 1 2 --boruta-max-iter 50
 
-The default run needs about 4.5 minutes of CPU on 2 cores (about 5-6 minutes
-wall clock when the cores are not shared); ``--no-boruta`` saves about a third.
+The default run needs about 4.5 minutes of CPU; on 2 cores it took 3.8 minutes
+wall clock when the cores were not shared with other work (longer under load).
+``--no-boruta`` saves about a third.
 """
 
 from __future__ import annotations

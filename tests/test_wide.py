@@ -205,9 +205,17 @@ def test_telco_table_loads():
         pytest.skip(f"shared Telco data not found at {TELCO}")
     ds = load_dataset(TELCO, Config.from_toml(REPO / "examples" / "telco.toml"))
     assert len(ds.accounts) == 7043
-    assert ds.flags.shape == (7043, 16)
+    # 9 yes/no services + 2 internet levels + 4 payment methods ("InternetService=No" is skipped)
+    assert ds.flags.shape == (7043, 15)
+    assert "InternetService=No" not in ds.flags.columns
     assert ds.churned.mean() == pytest.approx(0.265, abs=0.001)
     # "No internet service" is a no, not a missing value
     assert ds.flags["StreamingTV"].mean() == pytest.approx(0.384, abs=0.001)
     assert set(ds.accounts["plan"]) == {"Month-to-month", "One year", "Two year"}
     assert set(ds.feature_catalog["feature"]) == set(ds.flags.columns)
+
+
+
+def test_skip_levels_drop_absence_levels_of_expanded_columns(write_wide):
+    ds = load(write_wide, toml=BASE_TOML + 'skip_levels = ["no"]\n')
+    assert sorted(c for c in ds.flags.columns if c.startswith("Internet=")) == ["Internet=DSL", "Internet=Fiber optic"]

@@ -190,6 +190,9 @@ class WideConfig:
         Feature columns holding yes/no values.
     expand : list of str
         Multi-level columns turned into one flag per level (``"Column=level"``).
+    skip_levels : list of str
+        Levels of expanded columns that mean "does not use it" (e.g. ``"No"``):
+        not using something is not a milestone, so no flag is made for them.
     true_values, false_values : list of str
         Extra spellings of yes and no (``"No internet service"`` etc.).
     plan, size, seats : str or None
@@ -203,6 +206,7 @@ class WideConfig:
     churned_values: list[str] = field(default_factory=lambda: ["1", "yes", "true"])
     flags: list[str] = field(default_factory=list)
     expand: list[str] = field(default_factory=list)
+    skip_levels: list[str] = field(default_factory=list)
     true_values: list[str] = field(default_factory=list)
     false_values: list[str] = field(default_factory=list)
     plan: str | None = None

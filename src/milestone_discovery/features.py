@@ -23,8 +23,10 @@ steps, in order:
    (biased towards frequent flags; shown for reference only) are reported
    beside it.
 5. Stability selection: the share of splits in which a feature carries at
-   least ``importance_threshold`` of the split's largest importance. A
-   feature that is not stably important is ``unimportant``.
+   least ``importance_threshold`` of the split's largest importance among
+   features with a positive adjusted effect (a dominant negative feature must
+   not hide the positive ones). A feature that is not stably important is
+   ``unimportant``.
 6. Decision: ``negative`` (adjusted effect significantly below 1),
    ``confounded`` (raw association significant, adjusted one not),
    ``unimportant``, else ``selected``.
@@ -57,7 +59,8 @@ DROP_REASONS = {
     "segment": "adopters concentrated in one plan or size band",
     "negative": "adoption goes with churn after adjusting for size and plan",
     "confounded": "the raw association disappears after adjusting for size and plan",
-    "unimportant": "not stably important in the held-out retention model",
+    "unimportant": "not stably important in the held-out retention model (its signal may be carried by "
+                   "correlated features), or no clear adjusted effect",
 }
 STATUSES = ["selected"] + [f"dropped_{r}" for r in DROP_REASONS]
 _EPS = 1e-6
@@ -306,7 +309,14 @@ def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
             "brier": brier_score_loss(y, p)}
 
 
-def _fit_models(pop, model_features, cfg, seed, progress):
+def _fit_models(pop, model_features, cfg, seed, progress, reference=None):
+    """Fit the forests on repeated half-sample splits; importance, stability and metrics.
+
+    ``reference`` (bool per model feature) marks the features whose largest
+    importance sets the bar for stability: only features that could become
+    milestones (positive adjusted effect) should, so that a dominant
+    negative feature does not hide the positive ones.
+    """
     X_feat = pop.flags[model_features].to_numpy(dtype=np.float32)
     X_cov = pop.covariates.to_numpy(dtype=np.float32)
     X = np.hstack([X_feat, X_cov]) if X_cov.shape[1] else X_feat
@@ -361,7 +371,8 @@ def _fit_models(pop, model_features, cfg, seed, progress):
     paired = per_split.pivot(index="split", columns="model", values="roc_auc").dropna()
     gain = paired["covariates+features"] - paired["covariates"]
     metrics["roc_auc_gain_vs_covariates"] = [float(gain.mean()), 0.0]
-    top = perm.max(axis=1, keepdims=True)
+    ref = np.ones(p, dtype=bool) if reference is None or not np.any(reference) else np.asarray(reference, dtype=bool)
+    top = perm[:, ref].max(axis=1, keepdims=True)
     chosen = perm >= cfg.importance_threshold * np.maximum(top, _EPS)
     chosen &= perm > 0
     imp = pd.DataFrame({
@@ -483,7 +494,9 @@ def discover_features(population: Population, config: Config | None = None, *, p
     varying = (table["adopters"] > 0) & (table["adopters"] < population.n_eligible)
     model_features = table.loc[varying & ~leaky_timing, "feature"].tolist()
     t0 = time.perf_counter()
-    imp, metrics, _per_split, fit_timings = _fit_models(population, model_features, cfg, seed, progress)
+    positive = table.set_index("feature").loc[model_features, "adj_or"].to_numpy() > 1
+    imp, metrics, _per_split, fit_timings = _fit_models(population, model_features, cfg, seed, progress,
+                                                        reference=positive)
     timings.update({f"model_{k}": v for k, v in fit_timings.items()})
     timings["model_total"] = time.perf_counter() - t0
     table = table.merge(imp, on="feature", how="left")

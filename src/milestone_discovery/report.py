@@ -332,9 +332,8 @@ def _figure(width: float, height: float, ncols: int = 1, **kwargs):
 def _chart(draw, *args) -> str | None:
     """Render ``draw(*args) -> Figure | None`` in the report's style as a PNG ``data:`` URI.
 
-    Like :func:`milestone_discovery.plotting.figure_to_data_uri`, but without
-    pyplot (no global figure state) and without PNG metadata, so that two
-    builds are byte-identical whatever the matplotlib version.
+    Drawn without pyplot (no global figure state) and saved without PNG
+    metadata, so that two builds are byte-identical whatever the matplotlib version.
     """
     import matplotlib.style
 
@@ -996,13 +995,20 @@ def _features_section(p: _Parts) -> dict | None:
     ordered = f.assign(_rank=f["status"].map(_status_rank)).sort_values(
         ["_rank", "perm_importance", "feature"] if "perm_importance" in f else ["_rank", "feature"],
         ascending=[True, False, True] if "perm_importance" in f else [True, True], kind="stable", na_position="last")
+    top = f["perm_importance"].max() if "perm_importance" in f else None
+    top = _num(top) if _num(top) and _num(top) > 0 else None
+
+    def relative(x):
+        value = _num(x)
+        return "–" if value is None or top is None else f"{max(value, 0.0) / top * 100:.0f}"
+
     rows = [{"feature": label(r["feature"]), "category": label(r.get("category") or ""),
              "status_word": _status_word(r["status"]), "status_class": _status_class(r["status"]),
              "selected": r["status"] == "selected", "prevalence": fmt_pct(r.get("prevalence")),
              "retention_adopters": fmt_pct(r.get("retention_adopters")),
              "retention_non_adopters": fmt_pct(r.get("retention_non_adopters")),
              "adj_or": fmt_ratio(r.get("adj_or")), "adj_or_ci": fmt_ratio_ci(r.get("adj_or_low"), r.get("adj_or_high")),
-             "importance": "–" if _num(r.get("perm_importance")) is None else f"{_num(r['perm_importance']):.4f}",
+             "importance": relative(r.get("perm_importance")),
              "reason": str(r.get("reason") or "")}
             for r in ordered.to_dict("records")]
     counts = []

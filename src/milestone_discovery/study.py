@@ -344,21 +344,26 @@ def discover(dataset_path: str | Path, out: str | Path, config: Config | None = 
     for name, frame in stage_tables(study).items():
         safe = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name)
         frame.to_csv(tables / f"{safe}.csv", index=False, float_format="%.6g")
-    if report:
-        from .report import write_report
-
-        t0 = time.perf_counter()
-        write_report(study, out / "report.html")
-        study.timings["report"] = time.perf_counter() - t0
     run = {
         "command": command,
         "dataset": str(dataset_path),
         "config": config.to_dict(),
         "versions": _versions(),
         "input_fingerprint": _fingerprint(dataset_path),
-        "timings_seconds": {**study.timings, **{f"features.{k}": v for k, v in study.features.timings.items()},
-                            "total": time.perf_counter() - started},
+        "timings_seconds": {**study.timings, **{f"features.{k}": v for k, v in study.features.timings.items()}},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (out / "run.json").write_text(json.dumps(clean_json(run), indent=2) + "\n", encoding="utf-8")
+
+    def write_run() -> None:
+        run["timings_seconds"]["total"] = time.perf_counter() - started
+        (out / "run.json").write_text(json.dumps(clean_json(run), indent=2) + "\n", encoding="utf-8")
+
+    write_run()
+    if report:  # built from the run folder's files, as `milestones report RUN` does
+        from .report import write_report
+
+        t0 = time.perf_counter()
+        write_report(out)
+        study.timings["report"] = run["timings_seconds"]["report"] = time.perf_counter() - t0
+        write_run()
     return study

@@ -76,7 +76,10 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
         missing_level = text.isna() | (text == "")
         if missing_level.any():
             problems.append(Problem(table, col, "missing values in a column to expand", _offending(frame[[wide.id, col]], missing_level), int(missing_level.sum())))
+        skip = {v.strip().lower() for v in wide.skip_levels}
         for level in sorted(text.dropna().unique()):
+            if level.lower() in skip:
+                continue
             flags[f"{col}={level}"] = (text == level).fillna(False).to_numpy(dtype=bool)
 
     outcome = frame[wide.outcome].astype("string").str.strip().str.lower()
