@@ -7,7 +7,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import log_loss
 
-from milestone_discovery._treeflip import flipped_predictions
+from milestone_discovery._treeflip import flipped_predictions, forest_predictions
 from milestone_discovery.features import _EPS, _log_loss_rows, expected_permutation_importance
 
 N_FLAGS = 6
@@ -58,12 +58,12 @@ def test_flipped_predictions_equal_predict_proba_on_flipped_data(seed, forest, n
     assert np.abs(got[:, 0] - model.predict_proba(X)[:, 1]).max() > 0.05
 
 
-def test_subset_of_columns_in_any_order_and_given_base():
+def test_subset_of_columns_in_any_order_and_base_equals_predict_proba():
     X, y = make_data(3, n_continuous=2)
     model = RandomForestClassifier(n_estimators=20, max_depth=6, random_state=0, n_jobs=1).fit(X, y)
     columns = [4, 0, 2]
-    base = model.predict_proba(X)[:, 1]
-    got = flipped_predictions(model, X, columns, base=base)
+    base, got = forest_predictions(model, X, columns)
+    np.testing.assert_allclose(base, model.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
     np.testing.assert_allclose(got, brute_force(model, X, columns), rtol=0, atol=1e-9)
     # new rows the forest never saw
     X_new, _ = make_data(99, n=200, n_continuous=2)
@@ -92,7 +92,7 @@ def importance_case():
 
 def test_expected_importance_is_zero_for_noise_and_positive_for_planted(importance_case):
     model, X, y = importance_case
-    imp = expected_permutation_importance(model, X, y, range(N_FLAGS))
+    imp, _ = expected_permutation_importance(model, X, y, range(N_FLAGS))
     assert imp.shape == (N_FLAGS,)
     assert imp[0] > 0.01 and imp[3] > 0.01  # planted, either direction
     assert abs(imp[5]) < 0.004  # pure noise: ~0 (held out, so it may be slightly negative)
@@ -102,12 +102,11 @@ def test_expected_importance_is_zero_for_noise_and_positive_for_planted(importan
 
 def test_expected_importance_matches_monte_carlo_permutation(importance_case):
     model, X, y = importance_case
-    base = model.predict_proba(X)[:, 1]
-    flipped = flipped_predictions(model, X, range(N_FLAGS), base=base)
+    base, flipped = forest_predictions(model, X, range(N_FLAGS))
     # no prediction touches the loss clipping, so sklearn's log loss is the same loss
     assert min(base.min(), flipped.min()) > _EPS and max(base.max(), flipped.max()) < 1 - _EPS
     columns = [0, 3, 5]
-    exact = expected_permutation_importance(model, X, y, columns, base=base)
+    exact, _ = expected_permutation_importance(model, X, y, columns)
     n_repeats = 100
     rng = np.random.default_rng(0)
     base_loss = log_loss(y, base, labels=[0, 1])
@@ -122,11 +121,11 @@ def test_expected_importance_matches_monte_carlo_permutation(importance_case):
         assert exact[k] == pytest.approx(drops.mean(), abs=4 * se + 1e-4), (j, exact[k], drops.mean(), se)
 
 
-def test_expected_importance_equals_formula_and_base_is_optional(importance_case):
+def test_expected_importance_equals_formula(importance_case):
     model, X, y = importance_case
     base = model.predict_proba(X)[:, 1]
-    imp = expected_permutation_importance(model, X, y, [0], base=base)
-    assert expected_permutation_importance(model, X, y, [0])[0] == pytest.approx(imp[0], abs=1e-12)
+    imp, returned_base = expected_permutation_importance(model, X, y, [0])
+    np.testing.assert_allclose(returned_base, base, rtol=0, atol=1e-12)
     # by hand: each row takes the flag's value 1 with probability p
     col = X[:, 0]
     p = col.mean()

@@ -18,9 +18,10 @@ from numba import njit, prange
 
 @njit(cache=True, parallel=True)
 def _flip_deltas(left, right, feature, threshold, value1, roots, X, col_of_feature, n_out):
-    """Sum over trees of (leaf value with flag k flipped - leaf value), per row and flag."""
+    """Per row: sum over trees of the leaf value, and of (leaf value with flag k flipped - leaf value)."""
     n = X.shape[0]
     out = np.zeros((n, n_out))
+    total = np.zeros(n)
     for i in prange(n):
         seen = np.full(n_out, False)
         touched = np.empty(n_out, dtype=np.int64)
@@ -30,6 +31,7 @@ def _flip_deltas(left, right, feature, threshold, value1, roots, X, col_of_featu
             while left[node] != -1:
                 node = left[node] if X[i, feature[node]] <= threshold[node] else right[node]
             base = value1[node]
+            total[i] += base
             n_touched = 0
             node = root
             while left[node] != -1:
@@ -50,7 +52,7 @@ def _flip_deltas(left, right, feature, threshold, value1, roots, X, col_of_featu
                 node = left[node] if xf <= threshold[node] else right[node]
             for m in range(n_touched):
                 seen[touched[m]] = False
-    return out
+    return total, out
 
 
 def _packed_trees(forest):
@@ -72,8 +74,8 @@ def _packed_trees(forest):
             np.concatenate(thresholds), np.concatenate(values), np.asarray(roots, dtype=np.int64))
 
 
-def flipped_predictions(forest, X: np.ndarray, columns, base: np.ndarray | None = None) -> np.ndarray:
-    """Probability of class 1 with each of ``columns`` flipped (0 <-> 1), shape ``(n, len(columns))``.
+def forest_predictions(forest, X: np.ndarray, columns) -> tuple[np.ndarray, np.ndarray]:
+    """Probability of class 1, as is and with each of ``columns`` flipped (0 <-> 1).
 
     Parameters
     ----------
@@ -83,14 +85,23 @@ def flipped_predictions(forest, X: np.ndarray, columns, base: np.ndarray | None 
         Rows to predict (the 0/1 columns must hold exactly 0 or 1).
     columns : sequence of int
         Column indices of 0/1 flags.
-    base : ndarray, optional
-        ``forest.predict_proba(X)[:, 1]`` if already computed.
+
+    Returns
+    -------
+    base : ndarray, shape (n,)
+        Equal to ``forest.predict_proba(X)[:, 1]`` (summed in a fixed order, so reproducible).
+    flipped : ndarray, shape (n, len(columns))
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
     columns = np.asarray(list(columns), dtype=np.int64)
     col_of_feature = np.full(X.shape[1], -1, dtype=np.int64)
     col_of_feature[columns] = np.arange(len(columns))
-    delta = _flip_deltas(*_packed_trees(forest), X, col_of_feature, len(columns))
-    if base is None:
-        base = forest.predict_proba(X)[:, 1]
-    return base[:, None] + delta / len(forest.estimators_)
+    total, delta = _flip_deltas(*_packed_trees(forest), X, col_of_feature, len(columns))
+    n_trees = len(forest.estimators_)
+    base = total / n_trees
+    return base, base[:, None] + delta / n_trees
+
+
+def flipped_predictions(forest, X: np.ndarray, columns) -> np.ndarray:
+    """Probability of class 1 with each of ``columns`` flipped, shape ``(n, len(columns))``."""
+    return forest_predictions(forest, X, columns)[1]

@@ -62,7 +62,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     dataset = load_dataset(args.dataset, config)
     print(f"dataset {dataset.source}: valid ({dataset.kind}), as of {dataset.as_of or 'n/a'}")
-    print(dataset.summary().to_string(index=False))
+    print(dataset.summary().fillna("-").to_string(index=False))
     for note in dataset.notes:
         print(f"note: {note}")
     print()

@@ -45,7 +45,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 from . import stats
 from ._progress import progress_bar
-from ._treeflip import flipped_predictions
+from ._treeflip import forest_predictions
 from .config import Config, FeatureConfig
 from .errors import InsufficientDataError
 from .population import Population
@@ -265,22 +265,24 @@ def _log_loss_rows(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
-def expected_permutation_importance(model, X: np.ndarray, y: np.ndarray, columns,
-                                    base: np.ndarray | None = None) -> np.ndarray:
+def expected_permutation_importance(model, X: np.ndarray, y: np.ndarray, columns) -> tuple[np.ndarray, np.ndarray]:
     """Exact expected permutation importance of 0/1 columns (increase in mean log loss).
 
     Permuting a 0/1 column redraws each row's value from the column's
     prevalence ``p``, so the expected loss of row i is
     ``p * loss(x_ij=1) + (1 - p) * loss(x_ij=0)``: only the prediction with
-    the flag flipped is needed, which :func:`flipped_predictions` computes
-    exactly by walking each tree once. ``base`` (the unmodified predictions)
-    may be passed to save one prediction.
+    the flag flipped is needed, which :func:`forest_predictions` computes
+    exactly by walking each tree once per row.
+
+    Returns
+    -------
+    importance : ndarray, one value per column
+    base : ndarray
+        The unmodified predictions (class 1 probability) of the rows.
     """
     columns = list(columns)
-    if base is None:
-        base = model.predict_proba(X)[:, 1]
+    base, flipped = forest_predictions(model, X, columns)
     base_loss = _log_loss_rows(base, y)
-    flipped = flipped_predictions(model, X, columns, base=base)
     out = np.zeros(len(columns))
     for k, j in enumerate(columns):
         col = X[:, j]
@@ -289,12 +291,23 @@ def expected_permutation_importance(model, X: np.ndarray, y: np.ndarray, columns
         loss1 = np.where(col == 1, base_loss, flip_loss)
         loss0 = np.where(col == 1, flip_loss, base_loss)
         out[k] = np.mean(p * loss1 + (1 - p) * loss0) - base_loss.mean()
-    return out
+    return out, base
 
 
-def _shap_mean_abs(model, X: np.ndarray, n_features: int) -> np.ndarray:
+def _shap_mean_abs(model, X: np.ndarray, n_features: int, max_trees: int = 50) -> np.ndarray:
+    """Mean |SHAP| per feature (class "retained") on the rows ``X``.
+
+    A forest's SHAP values are the average of its trees' SHAP values, so a
+    fixed subset of ``max_trees`` trees gives a cheap, close estimate.
+    """
+    import copy
+
     import shap
 
+    if len(model.estimators_) > max_trees:
+        model = copy.copy(model)
+        model.estimators_ = model.estimators_[:max_trees]
+        model.n_estimators = max_trees
     values = shap.TreeExplainer(model).shap_values(X, check_additivity=False)
     if isinstance(values, list):  # older shap: one array per class
         values = values[1]
@@ -328,7 +341,7 @@ def _fit_models(pop, model_features, cfg, seed, progress, reference=None):
     impurity = np.zeros((len(splits), p))
     rows = []
     shap_values = np.full(p, np.nan)
-    timings = {"fit": 0.0, "permutation": 0.0, "shap": 0.0, "covariates": 0.0}
+    timings = {"fit": 0.0, "predict_permutation": 0.0, "shap": 0.0, "covariates": 0.0}
     for s, (train, test) in enumerate(progress_bar(splits, desc="feature model", disable=not progress)):
         t0 = time.perf_counter()
         model = _forest(cfg, seed + s).fit(X[train], y[train])
@@ -336,15 +349,16 @@ def _fit_models(pop, model_features, cfg, seed, progress, reference=None):
         model.set_params(n_jobs=1)
         timings["fit"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        base = model.predict_proba(X[test])[:, 1]
+        rows_used = test
+        if len(test) > cfg.permutation_max_rows:  # a large held-out half: a fixed random subset is plenty
+            keep = np.random.default_rng(seed + s).choice(len(test), cfg.permutation_max_rows, replace=False)
+            rows_used = test[np.sort(keep)]
+        perm[s], base = expected_permutation_importance(model, X[rows_used], y[rows_used], range(p))
+        if len(rows_used) < len(test):
+            base = model.predict_proba(X[test])[:, 1]
         rows.append({"model": "covariates+features", "split": s, **_metrics(y[test], base)})
         impurity[s] = model.feature_importances_[:p]
-        if len(test) > cfg.permutation_max_rows:  # a large held-out half: a fixed random subset is plenty
-            keep = np.sort(np.random.default_rng(seed + s).choice(len(test), cfg.permutation_max_rows, replace=False))
-            perm[s] = expected_permutation_importance(model, X[test[keep]], y[test[keep]], range(p), base=base[keep])
-        else:
-            perm[s] = expected_permutation_importance(model, X[test], y[test], range(p), base=base)
-        timings["permutation"] += time.perf_counter() - t0
+        timings["predict_permutation"] += time.perf_counter() - t0
         if s == 0 and cfg.shap_sample > 0:
             t0 = time.perf_counter()
             rng = np.random.default_rng(seed)
@@ -355,7 +369,7 @@ def _fit_models(pop, model_features, cfg, seed, progress, reference=None):
             continue
         t0 = time.perf_counter()
         if X_cov.shape[1]:
-            cov_model = _forest(cfg, seed + s, n_estimators=max(cfg.n_estimators // 2, 10))
+            cov_model = _forest(cfg, seed + s, n_estimators=max(cfg.n_estimators // 4, 10))
             cov_model.fit(X_cov[train], y[train]).set_params(n_jobs=1)
             cov_pred = cov_model.predict_proba(X_cov[test])[:, 1]
         else:  # no covariates: the baseline is the training retention rate
