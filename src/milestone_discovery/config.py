@@ -104,7 +104,34 @@ class StudyConfig:
 
 @dataclass
 class FeatureConfig:
-    """Feature-discovery settings (random forest, filters, stability)."""
+    """Feature-discovery settings (random forest, filters, stability).
+
+    Attributes
+    ----------
+    min_prevalence, max_prevalence : float
+        Features adopted by fewer (``niche``) or more (``ubiquitous``) accounts are dropped.
+    segment_adopter_share, segment_max_population : float
+        ``segment``: at least this share of adopters sit in one plan or size
+        band that holds less than ``segment_max_population`` of the accounts.
+    leaky_days, leaky_share : int, float
+        ``leaky``: at least ``leaky_share`` of churned adopters first used the
+        feature within ``leaky_days`` before churning.
+    max_odds_ratio : float
+        ``leaky`` too: an adjusted odds ratio beyond this (either way) is too strong to be true.
+    alpha : float
+        Significance level of the effect decisions (Holm-corrected over features).
+    n_estimators, max_depth, min_samples_leaf : int
+        The random forest (bounded depth and leaf size keep importance honest and SHAP fast).
+    n_splits, n_repeats : int
+        Repeated stratified K-fold: ``n_splits=2`` makes every fit a half-sample refit.
+    stability_threshold, importance_threshold : float
+        Selected only if important (at least ``importance_threshold`` of the
+        split's top positive feature) in at least ``stability_threshold`` of the splits.
+    shap_sample : int
+        Held-out rows explained with SHAP (0 to skip SHAP).
+    permutation_max_rows : int
+        Held-out rows per split used for permutation importance (a fixed random subset beyond it).
+    """
 
     min_prevalence: float = 0.05
     max_prevalence: float = 0.90
