@@ -108,6 +108,7 @@ def test_same_seed_gives_identical_table(small):
 def test_result_displays_and_plots(small):
     html = small.features._repr_html_()
     assert "Feature discovery" in html and "selected" in html
+    assert html.count("data:image/png;base64,") == 1  # the importance plot, inline
     fig = small.features.plot_importance(top=10)
     assert len(fig.axes[0].patches) == 10
     fig2 = small.features.plot_prevalence_importance()

@@ -144,7 +144,8 @@ def test_maturity_levels_counts_and_flags():
 
 
 def test_display_and_plots(small):
-    assert "Maturity" in small.maturity._repr_html_()
+    html = small.maturity._repr_html_()
+    assert "Maturity" in html and "data:image/png;base64," in html
     assert small.maturity.plot_retention_by_count().axes[0].get_ylabel().startswith("retention")
     assert len(small.maturity.plot_categories().axes[0].patches) == 2 * len(small.maturity.categories)
 

@@ -120,7 +120,11 @@ class FeatureResult:
         cols = ["feature", "category", "status", "prevalence", "lift", "adj_or", "adj_or_low",
                 "adj_or_high", "perm_importance", "stability"]
         table = self.features[[c for c in cols if c in self.features]].round(3)
-        return head + self.status_counts().to_frame("features").T.to_html(escape=True) + table.to_html(index=False, escape=True)
+        from .plotting import safe_figure_html
+
+        return (head + self.status_counts().to_frame("features").T.to_html(escape=True)
+                + safe_figure_html(lambda: self.plot_importance(top=20))
+                + table.to_html(index=False, escape=True, max_rows=40))
 
     def plot_importance(self, top: int = 30, ax=None):
         """Held-out permutation importance with its spread over splits (bar = mean, line = sd)."""

@@ -96,7 +96,13 @@ class JourneyResult:
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
+        from .plotting import safe_figure_html
+
         parts = ["<div><strong>Journey milestones</strong></div>", self.to_frame().to_html(index=False, escape=True)]
+        if self.activation is not None:
+            parts.append(safe_figure_html(self.plot_activation))
+        if self.utilization_by_size is not None:
+            parts.append(safe_figure_html(self.plot_utilization_by_size))
         if self.setup_steps is not None:
             parts.append(self.setup_steps.drop(columns=["reason"]).round(3).to_html(index=False, escape=True))
         if self.activation_validation is not None:

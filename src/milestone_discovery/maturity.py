@@ -93,7 +93,10 @@ class MaturityResult:
         cols = ["category", "n_features", "min_features", "min_features_ci", "share_mature", "retention_mature",
                 "retention_not_mature", "lift", "lift_ci"]
         cat = self.categories[[c for c in cols if c in self.categories]]
-        return head + cat.to_html(index=False, escape=True) + self.by_count.round(3).to_html(index=False, escape=True)
+        from .plotting import safe_figure_html
+
+        return (head + cat.to_html(index=False, escape=True) + safe_figure_html(self.plot_retention_by_count)
+                + self.by_count.round(3).to_html(index=False, escape=True))
 
     def plot_retention_by_count(self, ax=None):
         """Retention by number of mature categories, with 95% CIs and the chosen m."""

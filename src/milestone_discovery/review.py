@@ -197,9 +197,11 @@ class TemporalValidation:
                 "test_accounts": self.test_accounts, "outcome": "retention at the horizon", "milestones": rows}
 
     def _repr_html_(self) -> str:
+        from .plotting import safe_figure_html
+
         return (f"<div><strong>Temporal validation</strong>: fitted on {self.train_accounts:,} accounts signed up "
                 f"before {html.escape(self.split_date)}, evaluated on {self.test_accounts:,} later ones.</div>"
-                + self.table.round(3).to_html(index=False, escape=True))
+                + safe_figure_html(self.plot) + self.table.round(3).to_html(index=False, escape=True))
 
     def plot(self, ax=None):
         """Lift on the fit cohorts vs the later cohorts, per milestone, with 95% CIs."""

@@ -80,7 +80,7 @@ class ThresholdScan:
             f"{self.share_above:.0%} of {self.n:,} accounts above; {html.escape(self.outcome)} "
             f"{self.rate_above:.1%} above vs {self.rate_below:.1%} below (lift {self.lift:.2f}, "
             f"95% CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); phi {self.phi:.3f}</div>"
-            + self.table.round(4).to_html(index=False, escape=True, max_rows=30)
+            + _plot_html(self) + self.table.round(4).to_html(index=False, escape=True, max_rows=30)
         )
 
     def plot_phi(self, ax=None):
@@ -100,6 +100,12 @@ class ThresholdScan:
         ax.legend(fontsize=7)
         ax.figure.tight_layout()
         return ax.figure
+
+
+def _plot_html(scan: ThresholdScan) -> str:
+    from .plotting import safe_figure_html
+
+    return safe_figure_html(scan.plot_phi)
 
 
 def _num(value) -> float | None:
