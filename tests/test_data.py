@@ -444,3 +444,14 @@ def test_missing_renamed_column_is_reported_by_the_users_name(make_dataset):
     message = str(info.value)
     assert "table 'accounts', column 'licences': required column(s) missing" in message
     assert "table 'accounts', column 'licence_count': unknown column(s)" in message
+
+
+def test_errors_name_columns_as_the_user_named_them(make_dataset):
+    tables = valid_tables()
+    tables["accounts"] = tables["accounts"].rename(columns={"seats": "licences"})
+    tables["accounts"].loc[0, "licences"] = -3
+    path = make_dataset(**tables)
+    config = Config.from_dict({"columns": {"accounts": {"seats": "licences"}}})
+    with pytest.raises(DataValidationError, match=r"table 'accounts', column 'licences': negative counts") as err:
+        load_dataset(path, config)
+    assert "licences" in str(err.value).split("e.g.")[1]

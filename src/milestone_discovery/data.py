@@ -299,10 +299,23 @@ def _typed_table(name: str, frame: pd.DataFrame, config: Config) -> tuple[pd.Dat
         else:
             out[col], found = _parse_text(name, col, series, nullable, frame)
         problems += found
+    if not problems:
+        problems += _table_rules(name, out)
     if problems:
-        return None, problems
-    problems += _table_rules(name, out)
-    return (None if problems else out), problems
+        return None, _in_user_names(problems, {std: user for user, std in rename.items() if user != std})
+    return out, problems
+
+
+def _in_user_names(problems: list[Problem], names: dict[str, str]) -> list[Problem]:
+    """Report columns by the user's names when the config renamed them."""
+    if not names:
+        return problems
+    for p in problems:
+        if p.column in names:
+            p.column = names[p.column]
+        if p.rows is not None:
+            p.rows = p.rows.rename(columns=names)
+    return problems
 
 
 def _offending(frame: pd.DataFrame, mask: pd.Series | np.ndarray) -> pd.DataFrame:
