@@ -36,7 +36,6 @@ wall clock when the cores were not shared with other work (longer under load).
 from __future__ import annotations
 
 import argparse
-import datetime
 import time
 import warnings
 
@@ -54,7 +53,6 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from milestone_discovery import Config, build_population, stats  # noqa: E402
-from milestone_discovery.data import Dataset  # noqa: E402
 from milestone_discovery.features import _forest, discover_features  # noqa: E402
 from milestone_discovery.synth import make_synthetic  # noqa: E402
 
@@ -102,12 +100,7 @@ def _score(selected: list[str], roles: dict[str, str]) -> dict:
 
 def _population(accounts: int, seed: int, config: Config):
     syn = make_synthetic(accounts, seed=seed)
-    dataset = Dataset(
-        accounts=syn.accounts,
-        feature_usage=syn.feature_usage,
-        feature_catalog=syn.feature_catalog,
-        as_of=datetime.date.fromisoformat(syn.truth["as_of"]),
-    )
+    dataset = syn.to_dataset()
     roles = {f: v["role"] for f, v in syn.truth["features"].items()}
     return build_population(dataset, config), roles
 

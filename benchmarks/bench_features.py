@@ -15,14 +15,12 @@ Targets (issue 3): 20k accounts <= 60 s and <= 10x one fit; 200k accounts
 from __future__ import annotations
 
 import argparse
-import datetime
 import resource
 import time
 
 import numpy as np
 
 from milestone_discovery import Config, build_population
-from milestone_discovery.data import Dataset
 from milestone_discovery.features import _forest, discover_features
 from milestone_discovery.synth import make_synthetic
 
@@ -45,13 +43,7 @@ def main() -> None:
         config.features.n_repeats = args.repeats
     t0 = time.perf_counter()
     syn = make_synthetic(args.accounts, seed=args.seed)
-    dataset = Dataset(
-        accounts=syn.accounts,
-        feature_usage=syn.feature_usage,
-        feature_catalog=syn.feature_catalog,
-        as_of=datetime.date.fromisoformat(syn.truth["as_of"]),
-    )
-    population = build_population(dataset, config)
+    population = build_population(syn.to_dataset(), config)
     t_data = time.perf_counter() - t0
     X = np.hstack(
         [population.flags.to_numpy(np.float32), population.covariates.to_numpy(np.float32)]

@@ -12,16 +12,12 @@ utilization: relative error; setup checklist equal to planted drivers).
 from __future__ import annotations
 
 import argparse
-import datetime
 import time
 
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, cohen_kappa_score
 
-from milestone_discovery import Config, build_population, discover_features
-from milestone_discovery.data import Dataset
-from milestone_discovery.journey import discover_journey
-from milestone_discovery.maturity import discover_maturity
+from milestone_discovery import Config, run_study
 from milestone_discovery.synth import make_synthetic, planted_maturity
 
 TRAPS = ("ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "survivor")
@@ -31,15 +27,10 @@ def recover(n_accounts: int, seed: int) -> dict:
     t0 = time.perf_counter()
     syn = make_synthetic(n_accounts, seed=seed)
     truth = syn.truth
-    dataset = Dataset(accounts=syn.accounts, feature_usage=syn.feature_usage, feature_catalog=syn.feature_catalog,
-                      activity=syn.activity, setup_steps=syn.setup_steps,
-                      as_of=datetime.date.fromisoformat(truth["as_of"]))
     config = Config()
     config.study.seed = seed
-    pop = build_population(dataset, config)
-    feats = discover_features(pop, config, progress=False)
-    mat = discover_maturity(pop, feats, config)
-    jour = discover_journey(dataset, pop, config)
+    study = run_study(syn.to_dataset(), config, progress=False, temporal=False)
+    pop, feats, mat, jour = study.population, study.features, study.maturity, study.journey
 
     table = feats.features.set_index("feature")
     role = {f: s["role"] for f, s in truth["features"].items()}

@@ -347,6 +347,23 @@ class SyntheticDataset:
             "setup_steps": self.setup_steps,
         }
 
+    def to_dataset(self):
+        """The tables as an in-memory :class:`~milestone_discovery.data.Dataset` (as of the truth's date).
+
+        Skips writing and reading files, for benchmarks and tests; the
+        tables are the same as :meth:`write` would produce.
+        """
+        import datetime
+
+        from .data import Dataset
+
+        return Dataset(
+            accounts=self.accounts.assign(plan=self.accounts["plan"].astype(object)),
+            feature_usage=self.feature_usage, feature_catalog=self.feature_catalog,
+            activity=self.activity, setup_steps=self.setup_steps,
+            as_of=datetime.date.fromisoformat(self.truth["as_of"]), source="synthetic (in memory)",
+        )
+
     def write(self, out, fmt: str = "csv") -> pathlib.Path:
         """Write the tables and ``truth.json`` to a folder.
 
