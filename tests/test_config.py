@@ -174,3 +174,20 @@ def test_config_errors_are_user_errors():
     with pytest.raises(MilestoneError):
         Config.from_dict({"nope": {}})
     assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("study", "observation_days", 180.5, "must be a whole number"),
+    ("features", "n_estimators", 99.9, "must be a whole number"),
+    ("wide", "catalog", "support", "must be a table"),
+])
+def test_settings_of_the_wrong_kind_are_rejected(section, key, value, message):
+    data = {section: {key: value}}
+    if section == "wide":
+        data[section]["flags"] = ["a"]
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(data)
+
+
+def test_whole_float_is_accepted_as_an_int():
+    assert Config.from_dict({"study": {"horizon_days": 400.0}}).study.horizon_days == 400

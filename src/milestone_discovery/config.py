@@ -366,6 +366,12 @@ def _dataclass_from_dict(klass: type, value: Any, where: str) -> Any:
             continue
         if isinstance(expected, (int, float)) and (isinstance(val, bool) or not isinstance(val, (int, float))):
             raise ConfigError(f"{where}: '{key}' must be a number, got {val!r}")
+        if isinstance(expected, int) and isinstance(val, float):
+            if not val.is_integer():
+                raise ConfigError(f"{where}: '{key}' must be a whole number, got {val!r}")
+            kwargs[key] = int(val)
+        if isinstance(expected, dict) and not isinstance(val, dict):
+            raise ConfigError(f"{where}: '{key}' must be a table (key = value pairs), got {val!r}")
         if isinstance(expected, list) and not isinstance(val, list):
             raise ConfigError(f"{where}: '{key}' must be a list, got {val!r}")
         if isinstance(expected, str) and not isinstance(val, str):
