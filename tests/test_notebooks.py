@@ -209,16 +209,23 @@ def test_cli_exits_2_with_a_message_on_a_missing_dataset(tmp_path, capsys):
     assert "dataset not found" in capsys.readouterr().err
 
 
-def test_a_failing_cell_is_reported_by_notebook_and_cell(tmp_path):
+def _planted_notebook(tmp_path, name: str, parameters: str, *cells: str):
+    """Write a one-off notebook (parameters cell + ``cells``) into a fresh notebooks folder."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell("dataset = None\nconfig = None\nseed = 0\noutput_dir = None")
+    params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("raise ValueError('planted failure')")]
-    nbformat.write(nb, folder / "01_data_overview.ipynb")
+    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, folder / name)
+    return folder
+
+
+def test_a_failing_cell_is_reported_by_notebook_and_cell(tmp_path):
+    folder = _planted_notebook(tmp_path, "01_data_overview.ipynb",
+                               "dataset = None\nconfig = None\nseed = 0\noutput_dir = None",
+                               "x = 1", "raise ValueError('planted failure')")
     with pytest.raises(NotebookError) as info:
         run_notebooks(DEMO, tmp_path / "out", only="01", notebooks_dir=folder, timeout=60)
     message = str(info.value)
@@ -230,14 +237,7 @@ def test_a_failing_cell_is_reported_by_notebook_and_cell(tmp_path):
 
 
 def test_a_cell_running_past_the_timeout_is_reported(tmp_path):
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell("dataset = None")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
-    nbformat.write(nb, folder / "02_feature_ranking.ipynb")
+    folder = _planted_notebook(tmp_path, "02_feature_ranking.ipynb", "dataset = None", "import time\ntime.sleep(60)")
     with pytest.raises(NotebookError, match=r"02_feature_ranking.ipynb: a cell ran longer than the timeout "
                                             r"of 1 s in cell 2 `import time`"):
         run_notebooks(DEMO, tmp_path / "out", only="02", notebooks_dir=folder, timeout=1)
