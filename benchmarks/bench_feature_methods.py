@@ -7,7 +7,7 @@ On the same synthetic data (one data set per seed) this compares
             filters and stability selection);
 * phi       top-k features by |phi| between flag and retention;
 * impurity  top-k by the impurity importance of the study's forest
-            (``features._forest``) fitted on flags + covariates;
+            (``importance.importance_forest``) fitted on flags + covariates;
 * perm      top-k by ``sklearn.inspection.permutation_importance`` of the
             same forest (fitted on a stratified 50% split, scored on the other
             half, ``n_repeats=5``, ``scoring="roc_auc"``);
@@ -53,7 +53,8 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from milestone_discovery import Config, build_population, stats  # noqa: E402
-from milestone_discovery.features import _forest, discover_features  # noqa: E402
+from milestone_discovery.features import discover_features  # noqa: E402
+from milestone_discovery.importance import importance_forest  # noqa: E402
 from milestone_discovery.synth import make_synthetic  # noqa: E402
 
 TRAP_ROLES = ("ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "survivor")
@@ -137,13 +138,13 @@ def run_seed(args, seed: int, boruta_cls) -> tuple[list[dict], str | None, int]:
     record("phi top-k", _top_k(names, np.abs(phi), k))
 
     start()
-    forest = _forest(cfg, seed).fit(X, y)
+    forest = importance_forest(cfg, seed).fit(X, y)
     record("impurity top-k", _top_k(names, forest.feature_importances_[:p], k))
 
     start()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.5, stratify=y, random_state=seed)
-    model = _forest(cfg, seed).fit(X_train, y_train)
+    model = importance_forest(cfg, seed).fit(X_train, y_train)
     covariates_test = X_test[:, p:]
 
     def roc_auc(_estimator, flags, target):
@@ -160,7 +161,7 @@ def run_seed(args, seed: int, boruta_cls) -> tuple[list[dict], str | None, int]:
     if boruta_cls is not None:
         start()
         try:
-            selector = boruta_cls(_forest(cfg, seed), n_estimators="auto",
+            selector = boruta_cls(importance_forest(cfg, seed), n_estimators="auto",
                                   max_iter=args.boruta_max_iter, random_state=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -190,7 +191,7 @@ def main() -> None:
     print("  top-k baselines get the ORACLE k = number of planted drivers (shown per seed);")
     print("  baselines see ALL features (leaky, ubiquitous, niche, ... included), ours filters them;")
     print("  covariates (size, seats, plan) are forest inputs, never selectable.")
-    print(f"  forest (features._forest): n_estimators={cfg.n_estimators}, max_depth={cfg.max_depth}, "
+    print(f"  forest (importance.importance_forest): n_estimators={cfg.n_estimators}, max_depth={cfg.max_depth}, "
           f"min_samples_leaf={cfg.min_samples_leaf}, max_features='sqrt', class_weight='balanced'")
     print("  permutation: forest fitted on a stratified 50% split, sklearn permutation_importance "
           "on the other half, n_repeats=5, ROC-AUC (flags permuted, covariates kept)")

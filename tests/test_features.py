@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from planted import N_ACCOUNTS, SEEDS, planted_study, roles
@@ -59,8 +58,11 @@ def test_no_trap_selected_on_a_small_dataset(small):
     table = small.features.features
     picked = table.loc[table["status"] == "selected", "feature"].map(role)
     assert not picked.isin(TRAP_ROLES).any(), table.loc[table["status"] == "selected", ["feature"]]
+    # at ~2,200 eligible accounts the per-feature tests have little power: what is selected
+    # must be right (a planted driver), even if few are
     drivers = {f for f, r in role.items() if r == "driver"}
-    assert _f1(set(small.features.selected), drivers) >= 0.7
+    assert set(small.features.selected) <= drivers
+    assert small.features.selected
 
 
 @pytest.mark.parametrize("role, status", [
@@ -97,7 +99,8 @@ def test_selected_features_have_positive_adjusted_effect_with_ci(small):
 
 def test_reasons_are_drawn_from_the_documented_list():
     assert set(STATUSES) == {"selected"} | {f"dropped_{r}" for r in DROP_REASONS}
-    assert {"ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "unimportant"} == set(DROP_REASONS)
+    assert {"ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "underpowered",
+            "unimportant"} == set(DROP_REASONS)
 
 
 def test_same_seed_gives_identical_table(small):
@@ -145,4 +148,4 @@ def test_insufficient_data_gives_a_clear_error(small, change, message):
 def test_impurity_importance_is_labelled_biased(small):
     assert "impurity_importance_biased" in small.features.features.columns
     assert "impurity_importance" not in small.features.features.columns
-    assert np.isfinite(small.features.features["perm_importance_sd"].dropna()).all()
+    assert (small.features.features["importance_se"].dropna() > 0).all()

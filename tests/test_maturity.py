@@ -43,6 +43,9 @@ def test_mature_overall_agrees_with_planted(seed):
 def test_data_clusters_recover_planted_categories(seed):
     study = planted_study(N_ACCOUNTS, seed)
     a = study.maturity.assignments
+    # the clustering's job is to group the drivers; a false selection (measured by F1 in
+    # test_features) forms a cluster of its own and is left out here
+    a = a[a["feature"].map(lambda f: study.truth["features"][f]["role"] == "driver")]
     planted = a["feature"].map({f: s["category"] for f, s in study.truth["features"].items()})
     assert adjusted_rand_score(planted, a["data_cluster"]) >= 0.9
 

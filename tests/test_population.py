@@ -48,6 +48,8 @@ USAGE = pd.DataFrame(
         ("horizon_churn", "epsilon", "2023-09-01"),  # 30 days before churn: near churn
         ("horizon_churn", "delta", "2023-08-31"),  # 31 days before churn: not near
         ("after_horizon", "gamma", "2023-06-01"),  # day 151, long before churn
+        ("window_end_churn", "epsilon", "2023-06-10"),  # day 160, 20 days before churning on day 180
+        ("window_end_churn", "delta", "2023-05-01"),  # day 120, 60 days before churning
         ("young", "alpha", "2024-06-02"),
         ("edge_age", "alpha", "2024-01-05"),
     ],
@@ -154,20 +156,24 @@ def test_summary_text_names_every_exclusion_reason(population):
 
 
 # ----------------------------------------------------------------------------- near churn
-@pytest.mark.parametrize(("feature", "churned_adopters", "near"), [
-    ("alpha", 1, 0),  # win_churn, 50 days before churn
-    ("gamma", 2, 1),  # 21 days before churn; after_horizon long before
-    ("epsilon", 1, 1),  # exactly 30 days
-    ("delta", 1, 0),  # 31 days
-    ("beta", 0, 0),  # no churned adopter
+@pytest.mark.parametrize(("feature", "churned_adopters", "near", "others", "late"), [
+    # only eligible accounts and in-window first use count; "churned" = churned within 30 days
+    # after the window (window_end_churn, day 180); win_churn and horizon_churn's uses do not count
+    ("epsilon", 1, 1, 0, 0),  # 20 days before churning
+    ("delta", 1, 0, 0, 0),  # 60 days before churning
+    ("alpha", 0, 0, 2, 1),  # inside (day 179: the window's last 30 days) and edge_age (earlier)
+    ("gamma", 0, 0, 2, 1),  # inside day 0; after_horizon day 151
+    ("beta", 0, 0, 0, 0),  # only used after the window
 ])
-def test_near_churn_counts_first_use_shortly_before_churn(population, feature, churned_adopters, near):
+def test_near_churn_counts_in_window_first_use_of_the_population(population, feature, churned_adopters, near,
+                                                                 others, late):
     row = population.near_churn.loc[feature]
     assert (row["churned_adopters"], row["first_use_near_churn"]) == (churned_adopters, near)
+    assert (row["other_adopters"], row["other_first_use_late"]) == (others, late)
 
 
 def test_near_churn_days_follow_the_config(dataset):
-    config = Config(study=StudyConfig(), features=FeatureConfig(leaky_days=31))
+    config = Config(study=StudyConfig(), features=FeatureConfig(leaky_days=61))
     assert build_population(dataset, config).near_churn.loc["delta", "first_use_near_churn"] == 1
 
 

@@ -56,9 +56,9 @@ def _edit_framework(run: Path, change) -> None:
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """A real run folder (1,500 synthetic accounts), with a temporal check added to framework.json."""
+    """A real run folder (8,000 synthetic accounts: enough power to select features), with a temporal check."""
     root = tmp_path_factory.mktemp("report")
-    make_synthetic(n_accounts=1500, seed=0).write(root / "data", fmt="csv")
+    make_synthetic(n_accounts=8000, seed=0).write(root / "data", fmt="csv")
     run = root / "run"
     discover(root / "data", run, _fast_config(), progress=False, report=False)
     (run / "run.json").write_text(json.dumps({"dataset": "data/synthetic", "created_at": "2026-01-01T00:00:00",

@@ -152,9 +152,11 @@ def test_milestone_lifts_on_the_synthetic_run(synthetic_run):
     assert mature["lift"] == pytest.approx(fw.maturity["mature_vs_not"]["relative_risk"], abs=1e-6)
     assert (lifts["accounts"] == study.population.n_eligible).all()
     assert ((lifts["lift_low"] <= lifts["lift"]) & (lifts["lift"] <= lifts["lift_high"])).all()
-    # per category: the same lift as the category's own threshold scan
+    # per category: the framework's lift is measured on the held-out half, so it agrees with the
+    # lift over all accounts within their intervals, not to the digit
     for name, cat in ((c["name"], c) for c in fw.maturity["categories"]):
-        assert lifts.loc[f"maturity: {name}", "lift"] == pytest.approx(cat["lift"], abs=1e-6)
+        row = lifts.loc[f"maturity: {name}"]
+        assert cat["lift_ci"][0] <= row["lift_high"] and row["lift_low"] <= cat["lift_ci"][1]
     # by hand for activation
     elig = study.accounts[study.accounts["eligible"]]
     rr = stats.risk_ratio(elig["activation"].to_numpy(bool), elig["retained"].to_numpy(float) == 1)[0][0]

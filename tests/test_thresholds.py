@@ -9,7 +9,13 @@ import pytest
 
 from milestone_discovery import stats
 from milestone_discovery.errors import InsufficientDataError
-from milestone_discovery.thresholds import candidate_thresholds, scan_thresholds
+from milestone_discovery.thresholds import (
+    candidate_thresholds,
+    outcome_curve,
+    scan_thresholds,
+    split_halves,
+    threshold_shape,
+)
 
 STEP = 60.0
 
@@ -46,22 +52,31 @@ def test_recovers_planted_step(seed, n, kind):
         assert low <= STEP <= high
     else:  # candidates are a quantile grid: the CI reaches the step within the grid's resolution
         assert low <= STEP * 1.03 and high >= STEP * 0.97
-    assert scan.n == n
-    assert scan.rate_above == pytest.approx(0.8, abs=0.06)
-    assert scan.rate_below == pytest.approx(0.35, abs=0.06)
-    assert scan.lift_ci[0] > 1.5
+    assert scan.n == n and scan.n_holdout == pytest.approx(n / 2, abs=1)
+    # held-out rates: the planted ones lie inside their intervals (widened a little for the
+    # threshold's own error)
+    assert scan.rate_above_ci[0] - 0.03 <= 0.8 <= scan.rate_above_ci[1] + 0.03
+    assert scan.rate_below_ci[0] - 0.03 <= 0.35 <= scan.rate_below_ci[1] + 0.03
+    assert scan.lift_ci[0] > 1.4
+    assert scan.shape == "step"
     assert 0 < scan.bootstrap_agreement <= 1
 
 
 def test_chosen_statistics_agree_with_direct_computation():
     metric, outcome = planted_step(5, 1200, "integer")
     scan = scan_thresholds(metric, outcome, n_bootstrap=20)
+    sel = split_halves(outcome, 0)
+    # the threshold is chosen on the selection half ...
+    assert scan.phi == pytest.approx(stats.phi_coefficient(metric[sel] >= scan.threshold, outcome[sel])[0])
+    # ... and every rate and the lift are measured on the other half
+    metric_sel = metric[sel]
+    metric, outcome = metric[~sel], outcome[~sel]
     reached = metric >= scan.threshold
-    assert scan.share_above == pytest.approx(reached.mean())
+    assert scan.n_holdout == len(metric)
+    assert scan.share_above == pytest.approx((np.r_[metric, metric_sel] >= scan.threshold).mean())
     assert scan.rate_above == pytest.approx(outcome[reached].mean())
     assert scan.rate_below == pytest.approx(outcome[~reached].mean())
     assert scan.lift == pytest.approx(outcome[reached].mean() / outcome[~reached].mean())
-    assert scan.phi == pytest.approx(stats.phi_coefficient(reached, outcome)[0])
     rr, lo, hi = stats.risk_ratio(reached, outcome)
     assert scan.lift_ci == pytest.approx((lo[0], hi[0]))
     wl, wh = stats.wilson_interval(outcome[reached].sum(), reached.sum())
@@ -78,7 +93,7 @@ def test_a_metric_that_lowers_the_outcome_gives_no_positive_milestone():
     outcome = rng.random(2000) < np.where(metric >= 50, 0.3, 0.7)
     scan = scan_thresholds(metric, outcome, n_bootstrap=0)
     assert scan.phi < 0 and scan.lift < 1
-    assert scan.share_above == pytest.approx(0.05, abs=0.01)  # pushed to the edge of the eligible range
+    assert scan.shape == "none"
 
 
 # ----------------------------------------------------------------------------- min_share
@@ -113,7 +128,7 @@ def test_min_share_keeps_a_tiny_group_from_being_chosen(seed):
 @pytest.mark.parametrize("value", [True, False])
 def test_single_outcome_class_is_an_error(value):
     metric = np.arange(50, dtype=float)
-    with pytest.raises(InsufficientDataError, match="retained: a single outcome class among 50 accounts"):
+    with pytest.raises(InsufficientDataError, match=r"retained: a single outcome class among the 25 accounts of the selection half \(50 in all\)"):
         scan_thresholds(metric, np.full(50, value), outcome_name="retained")
 
 
@@ -124,7 +139,7 @@ def test_single_outcome_class_is_an_error(value):
 ])
 def test_no_eligible_candidate_is_an_error(metric, kwargs):
     outcome = np.arange(len(metric)) % 2 == 0
-    with pytest.raises(InsufficientDataError, match=r"logins: no threshold leaves at least \d+% of the 100 accounts on each side"):
+    with pytest.raises(InsufficientDataError, match=r"logins: no threshold leaves at least \d+% of the 50 accounts \(selection half\) on each side"):
         scan_thresholds(metric, outcome, metric_name="logins", **kwargs)
 
 
@@ -153,7 +168,8 @@ def test_bootstrap_is_determined_by_random_state():
     others = {(s.ci, s.bootstrap_agreement) for s in
               (scan_thresholds(metric, outcome, n_bootstrap=100, random_state=r) for r in range(5))}
     assert len(others) > 1  # the seed does reach the bootstrap
-    assert {scan_thresholds(metric, outcome, n_bootstrap=0, random_state=r).threshold for r in range(3)} == {a.threshold}
+    # the same seed gives the same split, hence the same threshold, with or without bootstrap
+    assert scan_thresholds(metric, outcome, n_bootstrap=0, random_state=4).threshold == a.threshold
 
 
 def test_no_bootstrap_gives_a_point_interval():
@@ -168,6 +184,8 @@ def test_no_bootstrap_gives_a_point_interval():
 def test_table_columns_and_monotone_share():
     metric, outcome = planted_step(0, 800, "continuous")
     scan = scan_thresholds(metric, outcome, n_bootstrap=10)
+    sel = split_halves(outcome, 0)
+    metric, outcome = metric[sel], outcome[sel]  # the scan is on the selection half
     t = scan.table
     assert list(t.columns) == ["threshold", "share_above", "phi", "rate_above", "rate_below", "lift",
                                "ppv", "sensitivity", "eligible"]
@@ -225,3 +243,70 @@ def test_candidate_thresholds_many_values_are_observed_quantiles(max_candidates)
     assert cands[0] > values.min() and cands[-1] < values.max()
     shares = [(values >= c).mean() for c in cands]  # spread evenly over the accounts
     assert np.diff(shares) == pytest.approx(np.full(len(cands) - 1, -1 / max_candidates), abs=0.01)
+
+
+# ----------------------------------------------------------------------------- shape and honesty
+def gradual(seed: int, n: int):
+    """Outcome log-odds rise linearly in log1p(metric): more is better, no threshold."""
+    rng = np.random.default_rng(seed)
+    metric = rng.gamma(2.0, 30.0, n)
+    logit = -2.0 + 0.7 * np.log1p(metric)
+    return metric, rng.random(n) < 1 / (1 + np.exp(-logit))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_shape_tells_step_gradual_and_none_apart(seed):
+    rng = np.random.default_rng(100 + seed)
+    n = 6000
+    assert scan_thresholds(*planted_step(seed, n, "continuous"), n_bootstrap=0, random_state=seed).shape == "step"
+    assert scan_thresholds(*gradual(seed, n), n_bootstrap=0, random_state=seed).shape == "gradual"
+    noise = rng.gamma(2.0, 30.0, n), rng.random(n) < 0.6
+    assert scan_thresholds(*noise, n_bootstrap=0, random_state=seed).shape == "none"
+
+
+@pytest.mark.parametrize(("levels", "steps", "expected"), [
+    ([0.3, 0.4, 0.5, 0.6, 0.7, 0.8], None, "gradual"),  # linear trend in a count: no step
+    ([0.3, 0.35, 0.4, 0.7, 0.75, 0.8], 3, "step"),
+    ([0.5] * 6, None, "none"),
+])
+def test_shape_on_a_count_with_few_levels(levels, steps, expected):
+    rng = np.random.default_rng(1)
+    count = rng.integers(0, 6, 8000)
+    outcome = rng.random(8000) < np.asarray(levels)[count]
+    threshold = steps if steps is not None else 3
+    assert threshold_shape(count, outcome, threshold)["shape"] == expected
+
+
+def test_a_step_down_is_never_a_step():
+    rng = np.random.default_rng(2)
+    count = rng.integers(0, 6, 8000)
+    outcome = rng.random(8000) < np.asarray([0.3, 0.4, 0.5, 0.45, 0.55, 0.65])[count]
+    result = threshold_shape(count, outcome, 3)
+    assert result["step_log_odds"] < 0 and result["shape"] != "step"
+
+
+def test_held_out_lift_is_honest_under_the_null():
+    """Pure noise: the held-out lift's CI excludes 1 about alpha of the time (in-sample it would not)."""
+    excluded = 0
+    runs = 200
+    for r in range(runs):
+        rng = np.random.default_rng(r)
+        metric, outcome = rng.gamma(2.0, 30.0, 1000), rng.random(1000) < 0.7
+        scan = scan_thresholds(metric, outcome, n_bootstrap=0, random_state=r)
+        excluded += not (scan.lift_ci[0] <= 1 <= scan.lift_ci[1])
+    assert excluded / runs <= 0.08  # nominal 0.05; binomial sd over 200 runs is 0.015
+
+
+def test_ci_level_follows_alpha():
+    metric, outcome = planted_step(0, 2000, "integer")
+    wide = scan_thresholds(metric, outcome, n_bootstrap=0, alpha=0.01)
+    narrow = scan_thresholds(metric, outcome, n_bootstrap=0, alpha=0.2)
+    assert wide.lift_ci[0] < narrow.lift_ci[0] and wide.lift_ci[1] > narrow.lift_ci[1]
+    assert "99% CI" in wide._repr_html_() and wide.summary()["ci_level"] == 0.99
+
+
+def test_outcome_curve_bins_cover_every_account():
+    metric, outcome = gradual(0, 3000)
+    curve = outcome_curve(metric, outcome)
+    assert curve["accounts"].sum() == 3000 and len(curve) == 10
+    assert curve["rate"].iloc[-1] > curve["rate"].iloc[0]

@@ -8,7 +8,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import log_loss
 
 from milestone_discovery._treeflip import flipped_predictions, forest_predictions
-from milestone_discovery.features import _EPS, _log_loss_rows, expected_permutation_importance
+from milestone_discovery.importance import EPS as _EPS
+from milestone_discovery.importance import expected_permutation_importance
+from milestone_discovery.importance import log_loss_rows as _log_loss_rows
 
 N_FLAGS = 6
 
@@ -92,7 +94,8 @@ def importance_case():
 
 def test_expected_importance_is_zero_for_noise_and_positive_for_planted(importance_case):
     model, X, y = importance_case
-    imp, _ = expected_permutation_importance(model, X, y, range(N_FLAGS))
+    delta, _ = expected_permutation_importance(model, X, y, range(N_FLAGS))
+    imp = delta.mean(axis=0)
     assert imp.shape == (N_FLAGS,)
     assert imp[0] > 0.01 and imp[3] > 0.01  # planted, either direction
     assert abs(imp[5]) < 0.004  # pure noise: ~0 (held out, so it may be slightly negative)
@@ -106,7 +109,7 @@ def test_expected_importance_matches_monte_carlo_permutation(importance_case):
     # no prediction touches the loss clipping, so sklearn's log loss is the same loss
     assert min(base.min(), flipped.min()) > _EPS and max(base.max(), flipped.max()) < 1 - _EPS
     columns = [0, 3, 5]
-    exact, _ = expected_permutation_importance(model, X, y, columns)
+    exact = expected_permutation_importance(model, X, y, columns)[0].mean(axis=0)
     n_repeats = 100
     rng = np.random.default_rng(0)
     base_loss = log_loss(y, base, labels=[0, 1])
@@ -124,7 +127,8 @@ def test_expected_importance_matches_monte_carlo_permutation(importance_case):
 def test_expected_importance_equals_formula(importance_case):
     model, X, y = importance_case
     base = model.predict_proba(X)[:, 1]
-    imp, returned_base = expected_permutation_importance(model, X, y, [0])
+    delta, returned_base = expected_permutation_importance(model, X, y, [0])
+    imp = delta.mean(axis=0)
     np.testing.assert_allclose(returned_base, base, rtol=0, atol=1e-12)
     # by hand: each row takes the flag's value 1 with probability p
     col = X[:, 0]

@@ -26,25 +26,45 @@ def _load_config(path: str | None, seed: int | None = None):
 
 # ----------------------------------------------------------------------------- synth
 def _setup_synth(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--accounts", type=int, default=3000, help="number of accounts (default 3000)")
+    from .synth import scenario_names
+
+    p.add_argument("--accounts", type=int, default=None,
+                   help="number of accounts (default: the scenario's, 3000; 2000 for 'small')")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--as-of", default="2026-06-30", help="snapshot date of the data (default 2026-06-30)")
     p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default csv)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--scenario", default="default", metavar="NAME",
+                   help="planted-truth preset: " + ", ".join(scenario_names()) + " (default: default)")
+    p.add_argument("--list-scenarios", action="store_true", help="describe the scenario presets and exit")
+    p.add_argument("--out", help="output folder (required unless --list-scenarios)")
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from .synth import make_synthetic
+    from .synth import SCENARIOS, get_scenario, make_synthetic
 
-    if args.accounts < 1:
+    if args.list_scenarios:
+        for sc in SCENARIOS.values():
+            shape = "/".join(sc.shape[k] for k in ("activation", "utilization", "maturity"))
+            print(f"{sc.name:<16} n={sc.default_n:<5} {shape:<24} {sc.summary}")
+        print("(shape: activation/utilization/maturity; see truth.json 'shape' and 'scenario_note')")
+        return 0
+    if not args.out:
+        raise MilestoneError("--out is required (the folder to write the dataset to)")
+    scenario = get_scenario(args.scenario)  # unknown name: a MilestoneError listing the valid names
+    if args.accounts is not None and args.accounts < 1:
         raise MilestoneError("--accounts must be at least 1")
-    data = make_synthetic(n_accounts=args.accounts, seed=args.seed, as_of=args.as_of)
+    data = make_synthetic(n_accounts=args.accounts, seed=args.seed, as_of=args.as_of, scenario=scenario)
     out = data.write(args.out, fmt=args.format)
-    print(f"wrote {args.accounts:,} synthetic accounts (seed {args.seed}) to {out}")
+    truth = data.truth
+    print(f"wrote {truth['n_accounts']:,} synthetic accounts (scenario {scenario.name}, seed {args.seed}) to {out}")
     for name, table in (("accounts", data.accounts), ("feature_usage", data.feature_usage),
                         ("feature_catalog", data.feature_catalog), ("activity", data.activity),
                         ("setup_steps", data.setup_steps)):
         print(f"  {name:<16} {len(table):>10,} rows")
+    rate = truth["retention_rate"]
+    n_drivers = sum(f["role"] == "driver" for f in truth["features"].values())
+    print(f"  planted: {n_drivers} drivers, shape {truth['shape']}, "
+          f"retention {'n/a' if rate is None else f'{rate:.1%}'} of eligible accounts")
     print(f"  planted truth: {Path(out) / 'truth.json'}")
     return 0
 

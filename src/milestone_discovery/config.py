@@ -104,7 +104,7 @@ class StudyConfig:
 
 @dataclass
 class FeatureConfig:
-    """Feature-discovery settings (random forest, filters, stability).
+    """Feature-discovery settings (random forest, screens, tests).
 
     Attributes
     ----------
@@ -114,23 +114,34 @@ class FeatureConfig:
         ``segment``: at least this share of adopters sit in one plan or size
         band that holds less than ``segment_max_population`` of the accounts.
     leaky_days, leaky_share : int, float
-        ``leaky``: at least ``leaky_share`` of churned adopters first used the
-        feature within ``leaky_days`` before churning.
+        ``leaky``: among eligible adopters who churned within ``leaky_days``
+        after the window, at least ``leaky_share`` first used the feature
+        within ``leaky_days`` before churning, significantly more (one-sided
+        Fisher test, Holm) than other adopters used it in the window's last
+        ``leaky_days``.
     max_odds_ratio : float
-        ``leaky`` too: an adjusted odds ratio beyond this (either way) is too strong to be true.
+        ``leaky`` too: an adjusted odds ratio whose whole CI lies beyond this
+        (either way) is too strong to be a product effect.
     alpha : float
-        Significance level of the effect decisions (Holm-corrected over features).
+        Significance level of every decision (after multiplicity adjustment).
+    multiplicity : str
+        Adjustment of the importance tests across features: ``"fdr_bh"``
+        (Benjamini-Hochberg: expected share of false selections <= alpha,
+        and P(any selection) <= alpha when no feature matters) or ``"holm"``
+        (family-wise error rate).
+    min_effect_or, power : float
+        A feature that is neither selected nor clearly without effect is
+        ``underpowered`` when the study could not detect an adjusted odds
+        ratio of ``min_effect_or`` with this ``power`` (1.5 is a small effect,
+        Chen, Cohen & Chen 2010).
     n_estimators, max_depth, min_samples_leaf : int
         The random forest (bounded depth and leaf size keep importance honest and SHAP fast).
     n_splits, n_repeats : int
-        Repeated stratified K-fold: ``n_splits=2`` makes every fit a half-sample refit.
-    stability_threshold, importance_threshold : float
-        Selected only if important (at least ``importance_threshold`` of the
-        split's top positive feature) in at least ``stability_threshold`` of the splits.
+        Cross-fitting: ``n_splits``-fold, repeated; every account is held out once per repeat.
     shap_sample : int
         Held-out rows explained with SHAP (0 to skip SHAP).
     permutation_max_rows : int
-        Held-out rows per split used for permutation importance (a fixed random subset beyond it).
+        Held-out rows per split used for importance (a fixed random subset beyond it).
     """
 
     min_prevalence: float = 0.05
@@ -141,13 +152,14 @@ class FeatureConfig:
     leaky_share: float = 0.5
     max_odds_ratio: float = 25.0
     alpha: float = 0.05
+    multiplicity: str = "fdr_bh"
+    min_effect_or: float = 1.5
+    power: float = 0.8
     n_estimators: int = 200
     max_depth: int | None = 10
     min_samples_leaf: int = 20
     n_splits: int = 2
     n_repeats: int = 4
-    stability_threshold: float = 0.6
-    importance_threshold: float = 0.15
     shap_sample: int = 200
     permutation_max_rows: int = 20000
 
@@ -158,8 +170,12 @@ class FeatureConfig:
             raise ConfigError("features: alpha must be in (0, 1)")
         if self.n_splits < 2 or self.n_repeats < 1:
             raise ConfigError("features: n_splits must be >= 2 and n_repeats >= 1")
-        if not 0 < self.stability_threshold <= 1:
-            raise ConfigError("features: stability_threshold must be in (0, 1]")
+        if self.multiplicity not in ("fdr_bh", "holm"):
+            raise ConfigError("features: multiplicity must be 'fdr_bh' or 'holm'")
+        if not self.min_effect_or > 1:
+            raise ConfigError("features: min_effect_or must be above 1")
+        if not 0 < self.power < 1:
+            raise ConfigError("features: power must be in (0, 1)")
 
 
 @dataclass

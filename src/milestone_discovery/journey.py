@@ -266,19 +266,31 @@ def discover_journey(dataset: Dataset, population: Population, config: Config | 
     for r, n in reason.value_counts().sort_index().items():
         exclusions.append({"analysis": "activation and setup", "reason": r, "accounts": int(n)})
 
+    alpha = config.features.alpha
+
+    def scan(stage, x, y, **kwargs):
+        """A threshold scan, or the stage skipped with the reason (a study that finds nothing is a result)."""
+        try:
+            return scan_thresholds(x, y, min_share=jc.min_side_share, random_state=seed, alpha=alpha, **kwargs)
+        except InsufficientDataError as exc:
+            result.skipped[stage] = str(exc)
+            return None
+
+    activated = None
     if dataset.activity is None:
         result.skipped["activation"] = "no activity table"
         result.skipped["utilization"] = "no activity table"
-        activated = None
     else:
         x = metrics.loc[activation_pop, "activation_value"].to_numpy()
         y = no_early_churn[activation_pop].to_numpy()
-        result.activation = scan_thresholds(
-            x, y, min_share=jc.min_side_share, n_bootstrap=jc.n_bootstrap, random_state=seed,
+        result.activation = scan(
+            "activation", x, y, n_bootstrap=jc.n_bootstrap,
             metric_name=f"{jc.activation_metric} in months 0-{jc.activation_months - 1}",
             outcome_name=f"no churn by day {jc.early_churn_days}")
-        activated = metrics["activation_value"] >= result.activation.threshold
-        result.activation_validation = _activation_validation(activated, activation_pop, no_early_churn, population, jc)
+        if result.activation is not None:
+            activated = metrics["activation_value"] >= result.activation.threshold
+            result.activation_validation = _activation_validation(activated, activation_pop, no_early_churn,
+                                                                  population, jc)
 
         util_ids = population.flags.index
         observed = metrics.loc[util_ids, "utilization_observed"].to_numpy()
@@ -287,34 +299,32 @@ def discover_journey(dataset: Dataset, population: Population, config: Config | 
         util_ids = util_ids[observed]
         y_ret = population.retained.reindex(util_ids).to_numpy(dtype=bool)
         months = f"months {jc.utilization_months[0]}-{jc.utilization_months[1]}"
-        result.utilization = scan_thresholds(
-            metrics.loc[util_ids, "utilization_value"].to_numpy(), y_ret, min_share=jc.min_side_share,
-            n_bootstrap=jc.n_bootstrap, random_state=seed,
+        result.utilization = scan(
+            "utilization", metrics.loc[util_ids, "utilization_value"].to_numpy(), y_ret, n_bootstrap=jc.n_bootstrap,
             metric_name=f"{jc.utilization_metric} per seat per month ({months})", outcome_name="retention")
-        result.utilization_raw = scan_thresholds(
-            metrics.loc[util_ids, "utilization_raw"].to_numpy(), y_ret, min_share=jc.min_side_share,
-            n_bootstrap=0, random_state=seed, metric_name=f"{jc.utilization_metric} per month (raw volume)",
-            outcome_name="retention")
-        result.utilization_by_size = _attainment_by_size(
-            metrics.loc[util_ids], population.segments.loc[util_ids, "size_band"], result, config)
+        if result.utilization is not None:
+            result.utilization_raw = scan(
+                "utilization_raw", metrics.loc[util_ids, "utilization_raw"].to_numpy(), y_ret, n_bootstrap=0,
+                metric_name=f"{jc.utilization_metric} per month (raw volume)", outcome_name="retention")
+            result.skipped.pop("utilization_raw", None)
+        if result.utilization is not None and result.utilization_raw is not None:
+            result.utilization_by_size = _attainment_by_size(
+                metrics.loc[util_ids], population.segments.loc[util_ids, "size_band"], result, config)
 
     if dataset.setup_steps is None:
         result.skipped["setup"] = "no setup_steps table"
     elif activated is None:
-        result.skipped["setup"] = "setup steps are judged against activation, which needs the activity table"
+        result.skipped["setup"] = ("setup steps are judged against activation, which needs the activity table "
+                                   "and an activation threshold")
     else:
         flags = setup_flags(dataset, jc.setup_days).loc[activation_pop[activation_pop].index]
         act = activated[activation_pop].to_numpy(dtype=bool)
         result.setup_steps, result.checklist = _setup_table(flags, act, jc)
         if result.checklist:
             done = flags[result.checklist].to_numpy(dtype=bool).sum(axis=1)
-            try:
-                result.setup = scan_thresholds(
-                    done, act, candidates=np.arange(1, len(result.checklist) + 1), min_share=jc.min_side_share,
-                    n_bootstrap=jc.n_bootstrap, random_state=seed,
-                    metric_name=f"checklist steps done in the first {jc.setup_days} days", outcome_name="activation")
-            except InsufficientDataError as exc:
-                result.skipped["setup"] = str(exc)
+            result.setup = scan(
+                "setup", done, act, candidates=np.arange(1, len(result.checklist) + 1), n_bootstrap=jc.n_bootstrap,
+                metric_name=f"checklist steps done in the first {jc.setup_days} days", outcome_name="activation")
         else:
             result.skipped["setup"] = "no setup step has a clear positive effect on activation"
     result.exclusions = pd.DataFrame(exclusions, columns=["analysis", "reason", "accounts"])

@@ -10,16 +10,22 @@
   cluster disagrees with their catalog category are reported: this is how
   the catalog's hypotheses get tested.
 * Per category: basic = uses any of its selected features; mature = uses at
-  least ``k`` of them, ``k`` chosen by :func:`~milestone_discovery.thresholds.scan_thresholds`
-  (best phi against retention with a minimum share of accounts on each side)
-  with a bootstrap CI, and the category's retention lift with its CI.
+  least ``k`` of them. Every threshold is chosen on one half of the
+  population and judged on the other (:func:`~milestone_discovery.thresholds.scan_thresholds`,
+  the same seeded split for every category and for ``m``): ``k`` by best phi
+  against retention, with a bootstrap CI, and the category's held-out lift.
 * Overall: mature in at least ``m`` categories. Retention usually rises
   with every mature category, so the best-phi split would simply pick the
   most balanced count. ``m`` is instead the count at which retention *steps
   up beyond that trend*: for each candidate, a logistic model
-  ``logit P(retained) = a + b * count + c * [count >= m]`` is fitted and the
-  ``m`` with the highest likelihood wins (bootstrap CI; minimum share of
-  accounts on each side). The phi scan is still reported.
+  ``logit P(retained) = a + b * count + c * [count >= m]`` is fitted on the
+  selection half and, among the candidates with ``c > 0`` (a step *up*),
+  the best likelihood wins. Its CI is a bootstrap of the selection half
+  that redoes every category's ``k`` and then ``m``, so it carries the
+  uncertainty of ``k``. On the held-out half the step is tested against the
+  trend (``shape``: ``step``, ``gradual`` or ``none``) and the lift of
+  "mature" is measured. When no count steps up, ``m`` is the best-phi count
+  and the report says the cut-off is a business choice.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from .config import Config
 from .errors import InsufficientDataError
 from .features import FeatureResult
 from .population import Population
-from .thresholds import ThresholdScan, scan_thresholds
+from .thresholds import ThresholdScan, choose_threshold, scan_thresholds, split_halves
 
 __all__ = ["MaturityResult", "discover_maturity", "propose_categories", "maturity_levels"]
 
@@ -242,12 +248,15 @@ def discover_maturity(
     config = config or Config()
     mcfg = config.maturity
     seed = config.study.seed
+    alpha = config.features.alpha
     selected = sorted(features.selected)
-    if not selected:
-        raise InsufficientDataError("no feature was selected by feature discovery: there is nothing to group into maturity categories")
-    flags = population.flags[selected]
     y = population.retained.to_numpy(dtype=bool)
+    if not selected:
+        return _empty_result(population, "no feature was selected by feature discovery, so there are no "
+                                          "maturity categories: see the features table for each feature's reason")
+    flags = population.flags[selected]
     notes: list[str] = []
+    selection = split_halves(y, seed)
 
     catalog = population.catalog.reindex(selected)
     clusters, silhouette, n_clusters = propose_categories(flags, mcfg.max_clusters)
@@ -280,7 +289,7 @@ def discover_maturity(
     assignments["agrees"] = np.where(assignments["catalog_category"].isna(), None,
                                      assignments["catalog_category"] == assignments["cluster_majority_category"])
 
-    rows, scans, specs = [], {}, {}
+    rows, scans, specs, used_counts = [], {}, {}, {}
     for name in sorted(assignments["category"].unique()):
         feats = assignments.loc[assignments["category"] == name, "feature"].tolist()
         used_count = flags[feats].to_numpy(dtype=bool).sum(axis=1)
@@ -289,13 +298,15 @@ def discover_maturity(
         try:
             scan = scan_thresholds(used_count, y, candidates=np.arange(1, len(feats) + 1),
                                    min_share=mcfg.min_side_share, n_bootstrap=mcfg.n_bootstrap,
-                                   random_state=seed, metric_name=f"{name}: features used", outcome_name="retention")
+                                   random_state=seed, alpha=alpha, selection=selection,
+                                   metric_name=f"{name}: features used", outcome_name="retention")
         except InsufficientDataError as exc:
             notes.append(f"category '{name}' has no usable 'mature' threshold: {exc}")
             specs[name] = {"features": feats, "min_features": None}
             rows.append(row | {"min_features": None})
             continue
         scans[name] = scan
+        used_counts[name] = used_count
         k = int(scan.threshold)
         specs[name] = {"features": feats, "min_features": k}
         rows.append(row | {
@@ -305,26 +316,39 @@ def discover_maturity(
             "retention_not_mature": scan.rate_below, "lift": scan.lift,
             "lift_ci": f"{scan.lift_ci[0]:.2f}-{scan.lift_ci[1]:.2f}",
             "lift_ci_low": scan.lift_ci[0], "lift_ci_high": scan.lift_ci[1], "phi": scan.phi,
-            "bootstrap_agreement": scan.bootstrap_agreement,
+            "shape": scan.shape, "bootstrap_agreement": scan.bootstrap_agreement,
         })
     categories = pd.DataFrame(rows)
 
     levels = maturity_levels(population.flags, specs, None)
     counts = levels["mature_categories"].to_numpy()
-    n_thresholded = sum(1 for s in specs.values() if s["min_features"] is not None)
+    n_thresholded = len(used_counts)
     overall, m, step = None, mcfg.min_categories, None
     if n_thresholded >= 1:
         candidates = np.arange(1, n_thresholded + 1)
         try:
             if m is None:
-                step = choose_step(counts, y, candidates, min_share=mcfg.min_side_share,
-                                   n_bootstrap=mcfg.n_bootstrap, random_state=seed)
+                step = choose_step(counts[selection], y[selection], candidates, min_share=mcfg.min_side_share,
+                                   n_bootstrap=mcfg.n_bootstrap, random_state=seed, alpha=alpha,
+                                   category_counts={c: v[selection] for c, v in used_counts.items()},
+                                   category_candidates={c: np.arange(1, len(specs[c]["features"]) + 1)
+                                                        for c in used_counts})
                 m = step["m"]
-            overall = scan_thresholds(counts, y, candidates=candidates, min_share=mcfg.min_side_share,
-                                      n_bootstrap=0, random_state=seed,
-                                      metric_name="mature categories", outcome_name="retention")
+            if m is None:  # no count steps up: the best-phi count, a business choice
+                overall = scan_thresholds(counts, y, candidates=candidates, min_share=mcfg.min_side_share,
+                                          n_bootstrap=mcfg.n_bootstrap, random_state=seed, alpha=alpha,
+                                          selection=selection, metric_name="mature categories",
+                                          outcome_name="retention")
+                m = int(overall.threshold)
+                notes.append("retention does not step up at any number of mature categories on the selection "
+                             f"half; m = {m} is the best-separating count, a business choice")
+            else:
+                overall = scan_thresholds(counts, y, candidates=[m], min_share=0.0, n_bootstrap=0,
+                                          random_state=seed, alpha=alpha, selection=selection,
+                                          metric_name="mature categories", outcome_name="retention")
         except InsufficientDataError as exc:
             notes.append(f"no usable overall threshold: {exc}")
+            m = None
     levels = maturity_levels(population.flags, specs, m)
     by_count = _retention_by_count(counts, y)
     return MaturityResult(
@@ -334,75 +358,94 @@ def discover_maturity(
     )
 
 
-def _grouped_logit_loglik(x: np.ndarray, pos: np.ndarray, tot: np.ndarray, iters: int = 30) -> float:
-    """Max log-likelihood of a binomial logistic model on grouped rows (IRLS, tiny design)."""
-    X = np.column_stack([np.ones(len(tot)), x])
-    beta = np.zeros(X.shape[1])
-    for _ in range(iters):
-        eta = np.clip(X @ beta, -30, 30)
-        p = 1 / (1 + np.exp(-eta))
-        w = tot * p * (1 - p)
-        grad = X.T @ (pos - tot * p)
-        hess = X.T @ (X * w[:, None]) + 1e-9 * np.eye(X.shape[1])
-        delta = np.linalg.solve(hess, grad)
-        beta += delta
-        if np.abs(delta).max() < 1e-10:
-            break
-    p = np.clip(1 / (1 + np.exp(-np.clip(X @ beta, -30, 30))), 1e-12, 1 - 1e-12)
-    return float(np.sum(pos * np.log(p) + (tot - pos) * np.log(1 - p)))
+def _empty_result(population: Population, why: str) -> MaturityResult:
+    """Nothing to group: a valid, empty result that says why."""
+    levels = maturity_levels(population.flags, {}, None)
+    return MaturityResult(
+        categories=pd.DataFrame(columns=["category", "features", "n_features", "min_features"]),
+        assignments=pd.DataFrame(columns=["feature", "catalog_category", "data_cluster", "category",
+                                          "cluster_majority_category", "agrees"]),
+        by_count=pd.DataFrame(columns=["mature_categories", "accounts", "share", "retention", "retention_low",
+                                       "retention_high"]),
+        min_categories=None, overall=None, step=None, category_scans={}, source="none",
+        adjusted_rand_index=None, n_clusters=None, silhouette=None, levels=levels, notes=[why],
+    )
 
 
 def _best_step(levels: np.ndarray, pos: np.ndarray, tot: np.ndarray, candidates, min_share: float):
+    """The candidate whose step *up* (beyond a linear trend) fits best; None if no step goes up."""
     n = tot.sum()
     best, table = None, []
     for m in candidates:
-        step = (levels >= m).astype(float)
         share = tot[levels >= m].sum() / n
         ok = min_share <= share <= 1 - min_share
-        ll = _grouped_logit_loglik(np.column_stack([levels, step]), pos, tot) if ok else -np.inf
-        table.append((m, share, ok, ll))
-        if ok and (best is None or ll > best[1] + 1e-9):
+        ll, coef = -np.inf, np.nan
+        if ok:
+            ll, beta = stats.logistic_fit(np.column_stack([levels, (levels >= m).astype(float)]), pos, tot)
+            coef = beta[-1]
+        up = ok and coef > 0
+        table.append((m, share, ok, ll, coef))
+        if up and (best is None or ll > best[1] + 1e-9):
             best = (m, ll)
     return (None if best is None else int(best[0])), table
 
 
-def choose_step(counts, y, candidates, *, min_share=0.05, n_bootstrap=200, random_state=0, alpha=0.05) -> dict:
-    """Choose ``m``: where retention steps up beyond its trend in the number of mature categories.
+def choose_step(counts, y, candidates, *, min_share=0.05, n_bootstrap=200, random_state=0, alpha=0.05,
+                category_counts=None, category_candidates=None) -> dict:
+    """Choose ``m``: where retention steps *up* beyond its trend in the number of mature categories.
+
+    Parameters
+    ----------
+    counts, y : arrays
+        Mature-category count and outcome per account (the selection half).
+    candidates : array of int
+    category_counts, category_candidates : dict, optional
+        Per category, the number of its features each account uses and the
+        candidate ``k``: each bootstrap resample then re-chooses every ``k``
+        before ``m``, so the CI of ``m`` carries their uncertainty.
 
     Returns
     -------
     dict
-        ``m``, ``ci`` (percentile bootstrap), ``bootstrap_agreement`` and
-        ``table`` (candidate, share at or above, log-likelihood).
+        ``m`` (None when no count steps up), ``ci`` (percentile bootstrap),
+        ``bootstrap_agreement`` and ``table`` (candidate, share at or above,
+        eligible, log-likelihood, step coefficient).
     """
     counts = np.asarray(counts, dtype=int)
     y = np.asarray(y, dtype=float)
-    levels = np.arange(counts.max() + 1)
-    tot = np.bincount(counts, minlength=len(levels)).astype(float)
-    pos = np.bincount(counts, weights=y, minlength=len(levels))
-    keep = tot > 0
-    m, table = _best_step(levels[keep], pos[keep], tot[keep], candidates, min_share)
-    if m is None:
-        raise InsufficientDataError(f"mature categories: no count leaves at least {min_share:.0%} of accounts on each side")
+    m, table = _step_from_counts(counts, y, np.ones(len(counts)), candidates, min_share)
     rng = np.random.default_rng(random_state)
     chosen = []
     n = len(counts)
     for _ in range(n_bootstrap):
-        idx = rng.integers(0, n, n)
-        t = np.bincount(counts[idx], minlength=len(levels)).astype(float)
-        p = np.bincount(counts[idx], weights=y[idx], minlength=len(levels))
-        k = t > 0
-        mb, _ = _best_step(levels[k], p[k], t[k], candidates, min_share)
-        if mb is not None:
-            chosen.append(mb)
+        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        c = counts
+        if category_counts:
+            ks = {name: choose_threshold(u, y, category_candidates[name], min_share=min_share, weights=w)
+                  for name, u in category_counts.items()}
+            c = sum((u >= k).astype(int) for name, u in category_counts.items() if (k := ks[name]) is not None)
+            c = np.asarray(c if not np.isscalar(c) else np.zeros(n, dtype=int))
+        mb, _ = _step_from_counts(c, y, w, candidates, min_share)
+        chosen.append(-1 if mb is None else mb)
     chosen = np.asarray(chosen)
-    ci = ((int(np.quantile(chosen, alpha / 2, method="lower")), int(np.quantile(chosen, 1 - alpha / 2, method="higher")))
-          if len(chosen) else (m, m))
+    found = chosen[chosen >= 0]
+    ci = ((int(np.quantile(found, alpha / 2, method="lower")), int(np.quantile(found, 1 - alpha / 2, method="higher")))
+          if m is not None and len(found) else (m, m))
     return {
         "m": m, "ci": ci,
-        "bootstrap_agreement": float(np.mean(chosen == m)) if len(chosen) else float("nan"),
-        "table": pd.DataFrame(table, columns=["min_categories", "share_at_or_above", "eligible", "log_likelihood"]),
+        "bootstrap_agreement": float(np.mean(chosen == (-1 if m is None else m))) if len(chosen) else float("nan"),
+        "bootstrap_no_step": float(np.mean(chosen < 0)) if len(chosen) else float("nan"),
+        "table": pd.DataFrame(table, columns=["min_categories", "share_at_or_above", "eligible", "log_likelihood",
+                                              "step_log_odds"]),
     }
+
+
+def _step_from_counts(counts, y, weights, candidates, min_share):
+    size = max(int(counts.max()) + 1 if len(counts) else 1, int(np.max(candidates)) + 1)
+    tot = np.bincount(counts, weights=weights, minlength=size)
+    pos = np.bincount(counts, weights=weights * y, minlength=size)
+    keep = tot > 0
+    return _best_step(np.arange(size)[keep], pos[keep], tot[keep], candidates, min_share)
 
 
 def _retention_by_count(counts: np.ndarray, y: np.ndarray) -> pd.DataFrame:

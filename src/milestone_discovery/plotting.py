@@ -10,6 +10,7 @@ STATUS_COLORS = {
     "dropped_segment": "#e08214",
     "dropped_negative": "#b2182b",
     "dropped_confounded": "#fdb863",
+    "dropped_underpowered": "#d1e5f0",
     "dropped_unimportant": "#92c5de",
 }
 

@@ -53,8 +53,9 @@ class Population:
     catalog : pandas.Series
         feature -> category from the product managers' catalog (may be empty).
     near_churn : pandas.DataFrame or None
-        Per feature, lifetime usage timing among churned accounts: ``churned_adopters``
-        and ``first_use_near_churn`` (first use within ``leaky_days`` before churn).
+        Per feature, in-window first-use timing in the population (see
+        ``_near_churn``): adopters churning just after the window and how many
+        first used it just before churning, vs the other adopters.
     """
 
     flags: pd.DataFrame
@@ -202,7 +203,7 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
         as_of=dataset.as_of,
         observation_days=study.observation_days,
         horizon_days=study.horizon_days,
-        near_churn=_near_churn(dataset, config.features.leaky_days),
+        near_churn=_near_churn(dataset, flags.index, study.observation_days, config.features.leaky_days),
     )
 
 
@@ -225,17 +226,41 @@ def window_flags(dataset: Dataset, observation_days: int) -> pd.DataFrame:
     return pd.DataFrame(matrix, index=rows, columns=pd.Index(features, name="feature"))
 
 
-def _near_churn(dataset: Dataset, days: int) -> pd.DataFrame:
-    """Per feature: churned adopters (lifetime) and those who first used it just before churning."""
+def _near_churn(dataset: Dataset, eligible: pd.Index, observation_days: int, days: int) -> pd.DataFrame:
+    """Per feature, the timing of in-window first use among the retention population.
+
+    A flag measured inside the window can only leak the label through
+    accounts that churn shortly after the window ends: their first use may
+    fall just before churning. So, among eligible adopters:
+
+    * ``churned_adopters``: those whose churn falls within ``days`` after the
+      window, and ``first_use_near_churn`` of them first used the feature
+      within ``days`` before churning;
+    * ``other_adopters``: everyone else, and ``other_first_use_late`` of them
+      first used it in the last ``days`` of the window (the same calendar
+      stretch, so a leak shows as an excess over this share).
+    """
     usage = dataset.feature_usage
-    churn = dataset.accounts.set_index("account_id")["churn_date"]
-    churned_at = churn.reindex(usage["account_id"]).to_numpy()
-    has_churn = ~pd.isna(churned_at)
-    lead = (churned_at - usage["first_used_at"].to_numpy()) / np.timedelta64(1, "D")
-    frame = pd.DataFrame({"feature": usage["feature"].to_numpy(), "churned_adopter": has_churn,
-                          "near": has_churn & (lead >= 0) & (lead <= days)})
-    out = frame.groupby("feature").agg(churned_adopters=("churned_adopter", "sum"),
-                                      first_use_near_churn=("near", "sum"))
+    acc = dataset.accounts.set_index("account_id").reindex(eligible)
+    signup = acc["signup_date"].reindex(usage["account_id"]).to_numpy()
+    churn = acc["churn_date"].reindex(usage["account_id"]).to_numpy()
+    first = usage["first_used_at"].to_numpy()
+    in_pop = usage["account_id"].isin(eligible).to_numpy()
+    day = (first - signup) / np.timedelta64(1, "D")
+    churn_day = (churn - signup) / np.timedelta64(1, "D")
+    adopted = in_pop & (day >= 0) & (day < observation_days)
+    soon = adopted & (churn_day >= observation_days) & (churn_day < observation_days + days)
+    lead = churn_day - day
+    frame = pd.DataFrame({
+        "feature": usage["feature"].to_numpy(),
+        "churned_adopter": soon,
+        "near": soon & (lead <= days),
+        "other_adopter": adopted & ~soon,
+        "late": adopted & ~soon & (day >= observation_days - days),
+    })
+    out = frame.groupby("feature").agg(
+        churned_adopters=("churned_adopter", "sum"), first_use_near_churn=("near", "sum"),
+        other_adopters=("other_adopter", "sum"), other_first_use_late=("late", "sum"))
     return out.reindex(dataset.features, fill_value=0).astype(int)
 
 

@@ -285,7 +285,7 @@ def _features_frame(run: _Run) -> pd.DataFrame | None:
         frame = run.features.copy()
     elif run.framework.get("features"):
         frame = pd.DataFrame(run.framework["features"]).rename(
-            columns={"importance": "perm_importance", "importance_sd": "perm_importance_sd"})
+            columns={"importance": "perm_importance"})
     else:
         return None
     if "feature" not in frame or "status" not in frame:
@@ -294,7 +294,7 @@ def _features_frame(run: _Run) -> pd.DataFrame | None:
     frame["status"] = frame["status"].astype(str)
     for col in ("category", "reason"):
         frame[col] = frame[col].fillna("").astype(str) if col in frame else ""
-    for col in ("perm_importance", "perm_importance_sd", "prevalence"):
+    for col in ("perm_importance", "importance_se", "prevalence"):
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
@@ -408,14 +408,14 @@ def _draw_importance(features: pd.DataFrame, top: int = 25):
     if data.empty:
         return None
     data = data.sort_values(["perm_importance", "feature"], ascending=[False, True], kind="stable").head(top)[::-1]
-    sd = data["perm_importance_sd"].fillna(0.0) if "perm_importance_sd" in data else np.zeros(len(data))
+    sd = 1.96 * data["importance_se"].fillna(0.0) if "importance_se" in data else np.zeros(len(data))
     fig, (ax,) = _figure(_FULL, 0.23 * len(data) + 1.4)
     y = np.arange(len(data))
     ax.barh(y, data["perm_importance"], xerr=sd, color=[STATUS_COLORS.get(s, GREY) for s in data["status"]],
             height=0.7, error_kw={"elinewidth": 0.8, "ecolor": "#52606d", "capsize": 2})
     ax.set_yticks(y, [label(f) for f in data["feature"]])
     ax.set_xlabel("importance for retention (how much worse held-out predictions get without the feature; "
-                  "line: spread over refits)")
+                  "line: 95% interval)")
     ax.set_title(f"The {len(data)} most important of {len(features)} features")
     present = sorted(set(data["status"]), key=lambda s: (_status_rank(s), s))
     ax.legend(handles=[Patch(color=STATUS_COLORS.get(s, GREY), label=_status_word(s)) for s in present],

@@ -22,6 +22,7 @@ __all__ = [
     "risk_ratio",
     "mantel_haenszel",
     "bootstrap_indices",
+    "logistic_fit",
 ]
 
 
@@ -110,7 +111,9 @@ def mantel_haenszel(x, y, strata, alpha: float = 0.05) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``or_mh``, ``or_low``, ``or_high`` (Robins-Breslow-Greenland interval),
+        ``or_mh``, ``or_low``, ``or_high`` (Robins-Breslow-Greenland interval;
+        a column with no discordant pair in any stratum gets a 0.5 correction
+        in its informative strata with a zero cell, so it is never 0 or inf),
         ``p_value`` (Mantel-Haenszel chi-square test without continuity
         correction) and ``informative_strata`` (strata where the column varies
         and the outcome varies).
@@ -128,6 +131,19 @@ def mantel_haenszel(x, y, strata, alpha: float = 0.05) -> pd.DataFrame:
     b = n1 - a
     c = m1 - a
     d = nk - n1 - c
+    expected = n1 * m1 / nk
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = np.where(nk > 1, n1 * (nk - n1) * m1 * (nk - m1) / (nk**2 * (nk - 1)), 0.0)
+        chi2 = (a - expected).sum(axis=0) ** 2 / variance.sum(axis=0)
+    informative_k = (n1 > 0) & (n1 < nk) & (m1 > 0) & (m1 < nk)
+    # Sparse data (no churner, or no stayer, among adopters in any stratum) would give
+    # OR = 0 or inf: add 0.5 to each cell of the informative strata with a zero cell
+    # (Haldane-Anscombe), for those columns only.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        degenerate = ((a * d / nk).sum(axis=0) == 0) | ((b * c / nk).sum(axis=0) == 0)
+    fix = informative_k & ((a == 0) | (b == 0) | (c == 0) | (d == 0)) & degenerate[None, :]
+    a, b, c, d = (v + 0.5 * fix for v in (a, b, c, d))
+    nk = nk + 2.0 * fix
     with np.errstate(invalid="ignore", divide="ignore"):
         r = a * d / nk
         s = b * c / nk
@@ -143,11 +159,7 @@ def mantel_haenszel(x, y, strata, alpha: float = 0.05) -> pd.DataFrame:
         se = np.sqrt(var)
         z = z_value(alpha)
         low, high = or_mh * np.exp(-z * se), or_mh * np.exp(z * se)
-        expected = n1 * m1 / nk
-        variance = n1 * (nk - n1) * m1 * (nk - m1) / (nk**2 * (nk - 1))
-        variance = np.where(nk > 1, variance, 0.0)
-        chi2 = (a - expected).sum(axis=0) ** 2 / variance.sum(axis=0)
-    informative = ((n1 > 0) & (n1 < nk) & (m1 > 0) & (m1 < nk)).sum(axis=0)
+    informative = informative_k.sum(axis=0)
     return pd.DataFrame({
         "or_mh": or_mh, "or_low": low, "or_high": high,
         "p_value": _st.chi2.sf(chi2, 1), "informative_strata": informative,
@@ -157,3 +169,45 @@ def mantel_haenszel(x, y, strata, alpha: float = 0.05) -> pd.DataFrame:
 def bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_boot, n)`` row indices of ordinary bootstrap resamples."""
     return rng.integers(0, n, size=(n_boot, n))
+
+
+def logistic_fit(X, successes, trials=None, iters: int = 50, return_cov: bool = False):
+    """Maximum-likelihood binomial logistic regression (IRLS with a tiny ridge).
+
+    Parameters
+    ----------
+    X : array (n, k)
+        Design matrix; an intercept column is added.
+    successes : array (n,)
+        Successes per row (0/1 for individual rows).
+    trials : array (n,), optional
+        Trials per row (1 by default); grouped rows make small designs fast.
+
+    Returns
+    -------
+    log_likelihood : float
+    beta : ndarray (k + 1,), intercept first
+    cov : ndarray (k + 1, k + 1)
+        Only with ``return_cov``: the inverse observed information (Wald covariance).
+    """
+    X = np.column_stack([np.ones(len(successes)), np.asarray(X, dtype=float).reshape(len(successes), -1)])
+    pos = np.asarray(successes, dtype=float)
+    tot = np.ones_like(pos) if trials is None else np.asarray(trials, dtype=float)
+    beta = np.zeros(X.shape[1])
+    ridge = 1e-8 * max(tot.sum(), 1.0) * np.eye(X.shape[1])
+    for _ in range(iters):
+        eta = np.clip(X @ beta, -30, 30)
+        p = 1 / (1 + np.exp(-eta))
+        w = tot * p * (1 - p)
+        grad = X.T @ (pos - tot * p) - ridge @ beta
+        hess = X.T @ (X * w[:, None]) + ridge
+        delta = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        beta += delta
+        if np.abs(delta).max() < 1e-9:
+            break
+    p = np.clip(1 / (1 + np.exp(-np.clip(X @ beta, -30, 30))), 1e-12, 1 - 1e-12)
+    ll = float(np.sum(pos * np.log(p) + (tot - pos) * np.log(1 - p)))
+    if not return_cov:
+        return ll, beta
+    info = X.T @ (X * (tot * p * (1 - p))[:, None]) + ridge
+    return ll, beta, np.linalg.pinv(info)

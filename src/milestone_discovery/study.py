@@ -88,10 +88,10 @@ def build_framework(config: Config, population: Population, features: FeatureRes
     jc = config.journey
     feat_cols = ["feature", "category", "status", "reason", "prevalence", "adopters", "retention_adopters",
                  "retention_non_adopters", "lift", "phi", "raw_or", "adj_or", "adj_or_low", "adj_or_high",
-                 "adj_p_holm", "perm_importance", "perm_importance_sd", "stability", "shap_mean_abs",
+                 "adj_p_holm", "min_detectable_or", "perm_importance", "importance_se", "importance_q", "stability",
+                 "marginal_importance", "shap_mean_abs",
                  "impurity_importance_biased"]
-    feat = features.features[feat_cols].rename(columns={"perm_importance": "importance",
-                                                        "perm_importance_sd": "importance_sd"})
+    feat = features.features[feat_cols].rename(columns={"perm_importance": "importance"})
     feat = feat.sort_values("feature", kind="stable")
     feature_list = [{k: (None if (isinstance(v, float) and pd.isna(v)) else v) for k, v in row.items()}
                     for row in feat.to_dict(orient="records")]
@@ -105,12 +105,17 @@ def build_framework(config: Config, population: Population, features: FeatureRes
             entry.update({k: v for k, v in scan.summary().items() if k not in ("threshold", "threshold_ci")})
             entry["share_basic"] = row["share_basic"]
         cats.append(entry)
+    overall = maturity.overall
     maturity_dict = {
         "source": maturity.source,
         "categories": cats,
         "min_categories": maturity.min_categories,
+        "shape": overall.shape if overall is not None else "none",
+        "min_categories_holdout": ({k: v for k, v in overall.summary().items() if k not in ("threshold", "threshold_ci")}
+                                   if overall is not None else None),
         "min_categories_ci": list(maturity.step["ci"]) if maturity.step else None,
         "min_categories_bootstrap_agreement": maturity.step["bootstrap_agreement"] if maturity.step else None,
+        "min_categories_bootstrap_no_step": maturity.step["bootstrap_no_step"] if maturity.step else None,
         "share_mature": maturity.share_mature,
         "retention_by_mature_categories": maturity.by_count.to_dict(orient="records"),
         "adjusted_rand_index_catalog_vs_data": maturity.adjusted_rand_index,

@@ -1,13 +1,25 @@
-"""One threshold finder for every milestone.
+"""One honest threshold finder for every milestone.
 
-:func:`scan_thresholds` scans candidate thresholds ``t`` of a metric (the
-milestone is "metric >= t") against a 0/1 outcome and reports, for each:
-the share of accounts above, phi, the outcome rate above and below, lift
-(their ratio), PPV and sensitivity. The chosen threshold maximises phi among
-candidates that leave at least ``min_share`` of the accounts on each side;
-its uncertainty is a percentile bootstrap of that choice (the whole choice
-is redone on every resample), and the lift at the chosen threshold has a
-Katz 95% CI.
+:func:`scan_thresholds` splits the accounts into a *selection* half and a
+*held-out* half (stratified by outcome, seeded), and:
+
+1. on the selection half, scans candidate thresholds ``t`` of a metric (the
+   milestone is "metric >= t") and keeps the one with the best phi among
+   those leaving at least ``min_share`` of accounts on each side; a
+   percentile bootstrap of that whole choice gives the threshold's CI;
+2. on the held-out half, which played no part in the choice, reports the
+   outcome rate above and below ``t``, their ratio (``lift``) and its Katz
+   CI: this is the headline number, unbiased by the search;
+3. on the held-out half too, asks whether there *is* a threshold
+   (:func:`threshold_shape`): the outcome is modelled as a smooth trend in
+   the metric (a cubic B-spline of ``log1p(metric)``, or a linear trend
+   for a count with few levels), and a step at ``t`` is added; with ``t``
+   fixed beforehand the likelihood-ratio statistic is chi-square(1) under
+   "no step". The shape is ``step`` (a real threshold), ``gradual`` (more
+   is better but no level stands out: the cut-off is a business choice) or
+   ``none`` (no association on held-out data).
+
+CI levels follow ``alpha``.
 """
 
 from __future__ import annotations
@@ -17,11 +29,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats as _st
 
 from . import stats
 from .errors import InsufficientDataError
 
-__all__ = ["ThresholdScan", "scan_thresholds", "candidate_thresholds"]
+__all__ = [
+    "ThresholdScan",
+    "scan_thresholds",
+    "candidate_thresholds",
+    "threshold_shape",
+    "outcome_curve",
+    "split_halves",
+    "choose_threshold",
+]
 
 
 @dataclass
@@ -31,13 +52,22 @@ class ThresholdScan:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per candidate: ``threshold``, ``share_above``, ``phi``,
-        ``rate_above``, ``rate_below``, ``lift``, ``ppv``, ``sensitivity``,
-        ``eligible`` (enough accounts on each side).
+        One row per candidate, on the selection half: ``threshold``,
+        ``share_above``, ``phi``, ``rate_above``, ``rate_below``, ``lift``,
+        ``ppv``, ``sensitivity``, ``eligible`` (enough accounts on each side).
     threshold : float
         The chosen threshold (milestone reached when metric >= threshold).
     ci : tuple of float
         Percentile bootstrap interval of the chosen threshold.
+    n : int
+        Accounts in the analysis (both halves).
+    n_holdout : int
+        Accounts in the held-out half, on which every rate, ``lift`` and
+        ``shape`` is measured (``share_above`` is on all accounts).
+    shape : str
+        ``"step"``, ``"gradual"`` or ``"none"`` (see :func:`threshold_shape`).
+    curve : pandas.DataFrame
+        Outcome rate by metric bin on all accounts (what "gradual" looks like).
     """
 
     metric: str
@@ -46,6 +76,7 @@ class ThresholdScan:
     threshold: float
     ci: tuple[float, float]
     n: int
+    n_holdout: int
     share_above: float
     rate_above: float
     rate_above_ci: tuple[float, float]
@@ -55,13 +86,25 @@ class ThresholdScan:
     lift_ci: tuple[float, float]
     phi: float
     bootstrap_agreement: float  # share of resamples choosing exactly the same threshold
+    shape: str = "none"
+    step_p_value: float = float("nan")
+    association_p_value: float = float("nan")
+    step_log_odds: float = float("nan")
+    alpha: float = 0.05
+    curve: pd.DataFrame | None = None
+
+    @property
+    def level(self) -> str:
+        """The CI level as text, e.g. ``"95%"``."""
+        return f"{100 * (1 - self.alpha):g}%"
 
     def summary(self) -> dict:
-        """The chosen threshold and its statistics as plain numbers (for JSON)."""
+        """The chosen threshold and its held-out statistics as plain numbers (for JSON)."""
         return {
             "threshold": _num(self.threshold),
             "threshold_ci": [_num(self.ci[0]), _num(self.ci[1])],
             "n_accounts": int(self.n),
+            "n_holdout": int(self.n_holdout),
             "share_above": _num(self.share_above),
             "outcome_rate_above": _num(self.rate_above),
             "outcome_rate_above_ci": [_num(v) for v in self.rate_above_ci],
@@ -71,20 +114,30 @@ class ThresholdScan:
             "lift_ci": [_num(v) for v in self.lift_ci],
             "phi": _num(self.phi),
             "bootstrap_agreement": _num(self.bootstrap_agreement),
+            "shape": self.shape,
+            "step_p_value": _num(self.step_p_value),
+            "association_p_value": _num(self.association_p_value),
+            "ci_level": 1 - self.alpha,
         }
 
+    def to_frame(self) -> pd.DataFrame:
+        """The candidate scan (selection half)."""
+        return self.table.copy()
+
     def _repr_html_(self) -> str:
+        lv = self.level
         return (
             f"<div><strong>Threshold for {html.escape(self.metric)}</strong> against "
-            f"{html.escape(self.outcome)}: &ge; {self.threshold:.4g} (95% CI {self.ci[0]:.4g}-{self.ci[1]:.4g}); "
-            f"{self.share_above:.0%} of {self.n:,} accounts above; {html.escape(self.outcome)} "
+            f"{html.escape(self.outcome)}: &ge; {self.threshold:.4g} ({lv} CI {self.ci[0]:.4g}-{self.ci[1]:.4g}), "
+            f"shape <em>{self.shape}</em>. On the {self.n_holdout:,} held-out accounts: "
+            f"{self.share_above:.0%} above; {html.escape(self.outcome)} "
             f"{self.rate_above:.1%} above vs {self.rate_below:.1%} below (lift {self.lift:.2f}, "
-            f"95% CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); phi {self.phi:.3f}</div>"
+            f"{lv} CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); step p {self.step_p_value:.2g}</div>"
             + _plot_html(self) + self.table.round(4).to_html(index=False, escape=True, max_rows=30)
         )
 
     def plot_phi(self, ax=None):
-        """Phi by candidate threshold, with the chosen one and its CI marked."""
+        """Phi by candidate threshold (selection half), with the chosen one and its CI marked."""
         import matplotlib.pyplot as plt
 
         if ax is None:
@@ -93,10 +146,26 @@ class ThresholdScan:
         ax.plot(t["threshold"], t["phi"], color="0.6", lw=1, label="all candidates")
         ok = t[t["eligible"]]
         ax.plot(ok["threshold"], ok["phi"], "o-", ms=3, color="#2166ac", label="enough accounts each side")
-        ax.axvspan(self.ci[0], self.ci[1], color="#fdb863", alpha=0.35, label="95% bootstrap CI")
+        ax.axvspan(self.ci[0], self.ci[1], color="#fdb863", alpha=0.35, label=f"{self.level} bootstrap CI")
         ax.axvline(self.threshold, color="#b2182b", lw=1.5, label=f"chosen: {self.threshold:.4g}")
         ax.set_xlabel(f"{self.metric} threshold (milestone: value >= threshold)")
         ax.set_ylabel(f"phi with {self.outcome}")
+        ax.legend(fontsize=7)
+        ax.figure.tight_layout()
+        return ax.figure
+
+    def plot_curve(self, ax=None):
+        """Outcome rate by metric bin with CIs, and the chosen threshold."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        c = self.curve
+        err = np.vstack([c["rate"] - c["rate_low"], c["rate_high"] - c["rate"]])
+        ax.errorbar(c["metric_mid"], c["rate"], yerr=err, fmt="o-", ms=3, color="#2166ac", capsize=2)
+        ax.axvline(self.threshold, color="#b2182b", lw=1.2, label=f"threshold {self.threshold:.4g} ({self.shape})")
+        ax.set_xlabel(self.metric)
+        ax.set_ylabel(f"{self.outcome} rate ({self.level} CI)")
         ax.legend(fontsize=7)
         ax.figure.tight_layout()
         return ax.figure
@@ -142,6 +211,112 @@ def _phi_from_counts(above, above_pos, n, n_pos):
         return (a * d - b * c) / np.sqrt(above * below * n_pos * (n - n_pos))
 
 
+def split_halves(outcome, random_state: int = 0, share: float = 0.5) -> np.ndarray:
+    """A seeded split stratified by outcome: True marks the selection part."""
+    y = np.asarray(outcome, dtype=bool)
+    rng = np.random.default_rng(random_state)
+    selection = np.zeros(len(y), dtype=bool)
+    for cls in (False, True):
+        idx = np.flatnonzero(y == cls)
+        idx = idx[rng.permutation(len(idx))]
+        selection[idx[: int(round(share * len(idx)))]] = True
+    return selection
+
+
+def _trend_basis(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Smooth trend columns: linear for a count with few levels, else a cubic B-spline of log1p."""
+    levels = np.unique(reference)
+    if len(levels) <= 8:
+        return x[:, None].astype(float)
+    from sklearn.preprocessing import SplineTransformer
+
+    shift = min(float(levels[0]), 0.0)
+    u, ref = np.log1p(x - shift), np.log1p(levels - shift)
+    knots = np.unique(np.quantile(ref, np.linspace(0, 1, 5)))
+    if len(knots) < 3:
+        return u[:, None]
+    spline = SplineTransformer(knots=knots[:, None], degree=3, include_bias=False, extrapolation="constant")
+    return spline.fit(ref[:, None]).transform(u[:, None])
+
+
+def threshold_shape(metric, outcome, threshold: float, *, alpha: float = 0.05) -> dict:
+    """Is there a step at ``threshold``, beyond a smooth trend? (use on data not used to choose it).
+
+    Three logistic models of the outcome: intercept only, a smooth trend in
+    the metric, and trend + step ``[metric >= threshold]``. With the
+    threshold fixed in advance, ``2 * (ll_step - ll_trend)`` is chi-square(1)
+    under "no step"; ``2 * (ll_step - ll_0)`` tests any association.
+
+    Returns
+    -------
+    dict
+        ``shape`` (``step``: step up significant at ``alpha``; ``gradual``:
+        association significant and the outcome is better above; ``none``),
+        ``step_p_value``, ``association_p_value``, ``step_log_odds``.
+    """
+    x = np.asarray(metric, dtype=float)
+    y = np.asarray(outcome, dtype=float)
+    step = (x >= threshold).astype(float)
+    if y.min() == y.max() or step.min() == step.max():
+        return {"shape": "none", "step_p_value": float("nan"), "association_p_value": float("nan"),
+                "step_log_odds": float("nan")}
+    # group identical rows: exact and much faster for counts
+    key, inverse = np.unique(x, return_inverse=True)
+    tot = np.bincount(inverse).astype(float)
+    pos = np.bincount(inverse, weights=y)
+    trend = _trend_basis(key, key)
+    step_k = (key >= threshold).astype(float)
+    ll0, _ = stats.logistic_fit(np.empty((len(key), 0)), pos, tot)
+    ll1, _ = stats.logistic_fit(trend, pos, tot)
+    ll2, beta = stats.logistic_fit(np.column_stack([trend, step_k]), pos, tot)
+    p_step = float(_st.chi2.sf(max(2 * (ll2 - ll1), 0.0), 1))
+    p_assoc = float(_st.chi2.sf(max(2 * (ll2 - ll0), 0.0), trend.shape[1] + 1))
+    better_above = y[step == 1].mean() > y[step == 0].mean()
+    if len(key) <= 2:  # a yes/no milestone: trend and step are the same thing
+        p_step = p_assoc = float(_st.chi2.sf(max(2 * (ll2 - ll0), 0.0), 1))
+    if better_above and beta[-1] > 0 and p_step < alpha:
+        shape = "step"
+    elif better_above and p_assoc < alpha:
+        shape = "gradual"
+    else:
+        shape = "none"
+    return {"shape": shape, "step_p_value": p_step, "association_p_value": p_assoc, "step_log_odds": float(beta[-1])}
+
+
+def outcome_curve(metric, outcome, bins: int = 10, alpha: float = 0.05) -> pd.DataFrame:
+    """Outcome rate by quantile bin of the metric (each distinct value its own bin when few)."""
+    x = np.asarray(metric, dtype=float)
+    y = np.asarray(outcome, dtype=bool)
+    levels = np.unique(x)
+    if len(levels) <= bins:
+        codes = np.searchsorted(levels, x)
+        edges = np.append(levels, levels[-1])
+    else:
+        edges = np.unique(np.quantile(x, np.linspace(0, 1, bins + 1)))
+        codes = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+    rows = []
+    for k in range(int(codes.max()) + 1 if len(codes) else 0):
+        member = codes == k
+        n = int(member.sum())
+        if not n:
+            continue
+        hits = int(y[member].sum())
+        lo, hi = stats.wilson_interval(hits, n, alpha)
+        rows.append({"metric_low": float(x[member].min()), "metric_high": float(x[member].max()),
+                     "metric_mid": float(np.median(x[member])), "accounts": n, "rate": hits / n,
+                     "rate_low": float(lo), "rate_high": float(hi)})
+    return pd.DataFrame(rows)
+
+
+def _choose(bins, y, weights, cands, min_share):
+    above, above_pos, n, n_pos = _counts_above(bins, y, weights, len(cands))
+    phi = _phi_from_counts(above, above_pos, n, n_pos)
+    share = above / n
+    ok = (share >= min_share) & (1 - share >= min_share) & np.isfinite(phi)
+    best = int(np.argmax(np.where(ok, phi, -np.inf))) if ok.any() else None
+    return best, above, above_pos, n, n_pos, phi, share, ok
+
+
 def scan_thresholds(
     metric,
     outcome,
@@ -153,8 +328,9 @@ def scan_thresholds(
     alpha: float = 0.05,
     metric_name: str = "metric",
     outcome_name: str = "outcome",
+    selection=None,
 ) -> ThresholdScan:
-    """Choose the threshold of ``metric`` that best separates ``outcome``.
+    """Choose the threshold of ``metric`` on one half of the accounts and judge it on the other.
 
     Parameters
     ----------
@@ -165,11 +341,16 @@ def scan_thresholds(
     candidates : array-like, optional
         Thresholds to try; default :func:`candidate_thresholds`.
     min_share : float
-        Minimum share of accounts required on each side of a threshold.
+        Minimum share of accounts required on each side of a threshold (selection half).
     n_bootstrap : int
-        Bootstrap resamples for the threshold's CI (0 to skip).
+        Bootstrap resamples of the selection half for the threshold's CI (0 to skip).
     random_state : int
-        Seed of the bootstrap.
+        Seed of the split and the bootstrap.
+    alpha : float
+        1 - CI level, and the level of the shape tests.
+    selection : array-like of bool, optional
+        True for the accounts used to choose the threshold (e.g. earlier
+        cohorts); default: a stratified random half.
 
     Returns
     -------
@@ -179,7 +360,7 @@ def scan_thresholds(
     ------
     InsufficientDataError
         When no candidate leaves ``min_share`` of the accounts on each side, or
-        the outcome has a single class.
+        either half has a single outcome class.
     """
     x = np.asarray(metric, dtype=float)
     y = np.asarray(outcome, dtype=bool)
@@ -187,59 +368,68 @@ def scan_thresholds(
         raise ValueError("metric and outcome must have the same length")
     if not np.isfinite(x).all():
         raise ValueError(f"{metric_name}: metric has missing or infinite values")
-    if y.all() or not y.any():
-        raise InsufficientDataError(f"{outcome_name}: a single outcome class among {len(y)} accounts; no threshold can be chosen")
+    sel = split_halves(y, random_state) if selection is None else np.asarray(selection, dtype=bool)
+    for part, name in ((sel, "selection"), (~sel, "held-out")):
+        if y[part].all() or not y[part].any():
+            raise InsufficientDataError(
+                f"{outcome_name}: a single outcome class among the {int(part.sum())} accounts of the {name} "
+                f"half ({len(y)} in all); no threshold can be chosen and checked")
     cands = candidate_thresholds(x) if candidates is None else np.unique(np.asarray(candidates, dtype=float))
-    n = len(y)
-    bins = np.searchsorted(cands, x, side="right")
-    ones = np.ones(n)
-    above, above_pos, _, n_pos = _counts_above(bins, y.astype(float), ones, len(cands))
-    phi = _phi_from_counts(above, above_pos, n, n_pos)
-    share = above / n
-    eligible = (share >= min_share) & (1 - share >= min_share)
-    if not eligible.any():
+    xs, ys = x[sel], y[sel].astype(float)
+    bins = np.searchsorted(cands, xs, side="right")
+    best, above, above_pos, n_s, n_pos, phi, share, eligible = _choose(bins, ys, np.ones(len(xs)), cands, min_share)
+    if best is None:
         raise InsufficientDataError(
-            f"{metric_name}: no threshold leaves at least {min_share:.0%} of the {n} accounts on each side"
-        )
-    below = n - above
+            f"{metric_name}: no threshold leaves at least {min_share:.0%} of the {len(xs)} accounts "
+            "(selection half) on each side")
     with np.errstate(invalid="ignore", divide="ignore"):
         rate_above = above_pos / above
-        rate_below = (n_pos - above_pos) / below
+        rate_below = (n_pos - above_pos) / (n_s - above)
         table = pd.DataFrame({
             "threshold": cands, "share_above": share, "phi": phi, "rate_above": rate_above,
             "rate_below": rate_below, "lift": rate_above / rate_below, "ppv": rate_above,
             "sensitivity": above_pos / n_pos, "eligible": eligible,
         })
-    best = int(np.nanargmax(np.where(eligible, phi, -np.inf)))
+    threshold = float(cands[best])
 
     chosen = np.full(n_bootstrap, np.nan)
     rng = np.random.default_rng(random_state)
-    yf = y.astype(float)
     for b in range(n_bootstrap):
-        w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        ab, abp, nb, npb = _counts_above(bins, yf, w, len(cands))
-        ph = _phi_from_counts(ab, abp, nb, npb)
-        sh = ab / nb
-        ok = (sh >= min_share) & (1 - sh >= min_share) & np.isfinite(ph)
-        if ok.any():
-            chosen[b] = cands[int(np.argmax(np.where(ok, ph, -np.inf)))]
+        w = np.bincount(rng.integers(0, len(xs), len(xs)), minlength=len(xs)).astype(float)
+        pick = _choose(bins, ys, w, cands, min_share)[0]
+        if pick is not None:
+            chosen[b] = cands[pick]
     chosen = chosen[np.isfinite(chosen)]
-    threshold = float(cands[best])
     if len(chosen):
-        ci = (float(np.quantile(chosen, alpha / 2, method="lower")), float(np.quantile(chosen, 1 - alpha / 2, method="higher")))
+        ci = (float(np.quantile(chosen, alpha / 2, method="lower")),
+              float(np.quantile(chosen, 1 - alpha / 2, method="higher")))
         agreement = float(np.mean(chosen == threshold))
     else:
         ci, agreement = (threshold, threshold), float("nan")
 
-    reached = x >= threshold
-    rr, rr_low, rr_high = stats.risk_ratio(reached, y, alpha)
-    a, b_, c, d = (float(v[0]) for v in stats.cell_counts(reached, y))
+    xh, yh = x[~sel], y[~sel]
+    reached = xh >= threshold
+    rr, rr_low, rr_high = stats.risk_ratio(reached, yh, alpha)
+    a, b_, c, d = (float(v[0]) for v in stats.cell_counts(reached, yh))
     lo_above, hi_above = stats.wilson_interval(a, a + b_, alpha)
     lo_below, hi_below = stats.wilson_interval(c, c + d, alpha)
-    return ThresholdScan(
-        metric=metric_name, outcome=outcome_name, table=table, threshold=threshold, ci=ci, n=n,
-        share_above=float(reached.mean()), rate_above=a / (a + b_), rate_above_ci=(float(lo_above), float(hi_above)),
-        rate_below=c / (c + d), rate_below_ci=(float(lo_below), float(hi_below)),
-        lift=float(rr[0]), lift_ci=(float(rr_low[0]), float(rr_high[0])), phi=float(phi[best]),
-        bootstrap_agreement=agreement,
-    )
+    shape = threshold_shape(xh, yh, threshold, alpha=alpha)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ThresholdScan(
+            metric=metric_name, outcome=outcome_name, table=table, threshold=threshold, ci=ci, n=len(x),
+            n_holdout=int(len(xh)), share_above=float((x >= threshold).mean()),
+            rate_above=a / (a + b_) if a + b_ else float("nan"),
+            rate_above_ci=(float(lo_above), float(hi_above)),
+            rate_below=c / (c + d) if c + d else float("nan"), rate_below_ci=(float(lo_below), float(hi_below)),
+            lift=float(rr[0]), lift_ci=(float(rr_low[0]), float(rr_high[0])), phi=float(phi[best]),
+            bootstrap_agreement=agreement, alpha=alpha, curve=outcome_curve(x, y, alpha=alpha), **shape,
+        )
+
+
+def choose_threshold(metric, outcome, candidates, *, min_share: float = 0.05, weights=None) -> float | None:
+    """The best-phi candidate leaving ``min_share`` on each side, or None (no bootstrap, no split)."""
+    x = np.asarray(metric, dtype=float)
+    cands = np.unique(np.asarray(candidates, dtype=float))
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    best = _choose(np.searchsorted(cands, x, side="right"), np.asarray(outcome, dtype=float), w, cands, min_share)[0]
+    return None if best is None else float(cands[best])
