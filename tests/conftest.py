@@ -43,15 +43,25 @@ def valid_tables(*names: str) -> dict[str, pd.DataFrame]:
     All five tables, or only the ``names`` asked for (reading fewer files is faster;
     ``accounts`` and ``feature_usage`` alone are already a valid dataset).
     """
-    accounts = pd.DataFrame({
-        "account_id": ["007", "a02", "a03", "a04", "a05", "a06", "a07", "a08"],
-        "signup_date": ["2023-01-15", "2023-02-01", "2023-03-10", "2023-04-01",
-                        "2023-05-31", "2023-06-15", "2024-08-01", "2025-03-01"],
-        "seats": [5, 2, 1, 10, 3, 25, 4, 2],
-        "company_size": [20, 8, 3, 120, 45, 600, 15, 2000],
-        "plan": ["pro", "basic", "basic", "pro", "basic", "enterprise", "pro", "basic"],
-        "churn_date": [None, "2023-12-01", "2023-05-01", "2024-09-01", None, None, None, None],
-    })
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["007", "a02", "a03", "a04", "a05", "a06", "a07", "a08"],
+            "signup_date": [
+                "2023-01-15",
+                "2023-02-01",
+                "2023-03-10",
+                "2023-04-01",
+                "2023-05-31",
+                "2023-06-15",
+                "2024-08-01",
+                "2025-03-01",
+            ],
+            "seats": [5, 2, 1, 10, 3, 25, 4, 2],
+            "company_size": [20, 8, 3, 120, 45, 600, 15, 2000],
+            "plan": ["pro", "basic", "basic", "pro", "basic", "enterprise", "pro", "basic"],
+            "churn_date": [None, "2023-12-01", "2023-05-01", "2024-09-01", None, None, None, None],
+        }
+    )
     feature_usage = pd.DataFrame(
         [
             ("007", "inbox", "2023-01-20", 40),
@@ -70,12 +80,14 @@ def valid_tables(*names: str) -> dict[str, pd.DataFrame]:
         ],
         columns=["account_id", "feature", "first_used_at", "uses"],
     )
-    feature_catalog = pd.DataFrame({
-        "feature": ["inbox", "bots", "reports"],
-        "category": ["support_channels", "automation", "reporting"],
-        "description": ["shared inbox", "answer bots", "custom reports"],
-        "hypothesis": ["basic", "mature", "mature"],
-    })
+    feature_catalog = pd.DataFrame(
+        {
+            "feature": ["inbox", "bots", "reports"],
+            "category": ["support_channels", "automation", "reporting"],
+            "description": ["shared inbox", "answer bots", "custom reports"],
+            "hypothesis": ["basic", "mature", "mature"],
+        }
+    )
     activity = pd.DataFrame(
         [
             ("007", "2023-01-01", 30, 20),
@@ -110,7 +122,9 @@ def valid_tables(*names: str) -> dict[str, pd.DataFrame]:
     return {n: t for n, t in tables.items() if not names or n in names}
 
 
-def write_tables(folder: Path, fmt: str = "csv", **tables: pd.DataFrame | Mapping[str, list] | None) -> Path:
+def write_tables(
+    folder: Path, fmt: str = "csv", **tables: pd.DataFrame | Mapping[str, list] | None
+) -> Path:
     """Write tables (DataFrames or dicts of lists) as ``NAME.csv``/``NAME.parquet`` into ``folder``.
 
     ``None`` leaves a table out. Usable from fixtures of any scope.
@@ -171,7 +185,9 @@ def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> SyntheticRun:
     from milestone_discovery.study import discover
     from milestone_discovery.synth import make_synthetic
 
-    dataset = make_synthetic(2500, seed=3).write(tmp_path_factory.mktemp("synthetic_data"), fmt="csv")
+    dataset = make_synthetic(2500, seed=3).write(
+        tmp_path_factory.mktemp("synthetic_data"), fmt="csv"
+    )
     config = Config()
     config.study.temporal_validation = False
     config.features.n_repeats = 2

@@ -16,8 +16,13 @@ def test_validate_valid_folder(valid_dataset, capsys):
     assert main(["validate", str(valid_dataset)]) == 0
     out, err = capsys.readouterr()
     assert "valid (tables), as of 2025-06-30" in out
-    for table, rows in [("accounts", 8), ("feature_usage", 13), ("feature_catalog", 3),
-                        ("activity", 6), ("setup_steps", 5)]:
+    for table, rows in [
+        ("accounts", 8),
+        ("feature_usage", 13),
+        ("feature_catalog", 3),
+        ("activity", 6),
+        ("setup_steps", 5),
+    ]:
         assert re.search(rf"^\s*{table}\s+{rows}\s", out, flags=re.MULTILINE), (table, out)
     assert re.search(r"excluded: churned_in_window\s+1$", out, flags=re.MULTILINE)
     assert re.search(r"excluded: too_young\s+2$", out, flags=re.MULTILINE)
@@ -45,7 +50,8 @@ def test_validate_with_config(valid_dataset, tmp_path, capsys):
 
 def test_validate_wide_table(tmp_path, capsys):
     pd.DataFrame({"id": ["a", "b"], "chat": ["Yes", "No"], "churned": ["yes", "no"]}).to_csv(
-        tmp_path / "wide.csv", index=False)
+        tmp_path / "wide.csv", index=False
+    )
     config = tmp_path / "wide.toml"
     config.write_text('[wide]\nid = "id"\nflags = ["chat"]\n')
     assert main(["validate", str(tmp_path / "wide.csv"), "--config", str(config)]) == 0
@@ -74,18 +80,23 @@ def test_debug_reraises(make_dataset):
         main(["--debug", "validate", str(_bad_dataset(make_dataset))])
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["validate", "{tmp}/no_such_folder"], "dataset not found"),
-    (["validate", "{tmp}", "--config", "{tmp}/missing.toml"], "config file not found"),
-    (["validate", "{tmp}", "--config", "{tmp}/bad.toml"], r"unknown key\(s\) \['seeed'\]"),
-    (["validate", "{tmp}/bad.toml"], "single file: describe it as a wide table"),
-    (["validate", "{tmp}"], "required table missing"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["validate", "{tmp}/no_such_folder"], "dataset not found"),
+        (["validate", "{tmp}", "--config", "{tmp}/missing.toml"], "config file not found"),
+        (["validate", "{tmp}", "--config", "{tmp}/bad.toml"], r"unknown key\(s\) \['seeed'\]"),
+        (["validate", "{tmp}/bad.toml"], "single file: describe it as a wide table"),
+        (["validate", "{tmp}"], "required table missing"),
+    ],
+)
 def test_user_errors_exit_2_with_a_message(tmp_path, capsys, args, message):
     (tmp_path / "bad.toml").write_text("[study]\nseeed = 1\n")
     assert main([a.format(tmp=tmp_path) for a in args]) == 2
     out, err = capsys.readouterr()
-    assert re.search(r"^milestones validate: error: .*" + message, err, flags=re.MULTILINE | re.DOTALL)
+    assert re.search(
+        r"^milestones validate: error: .*" + message, err, flags=re.MULTILINE | re.DOTALL
+    )
     assert "Traceback" not in out + err
 
 

@@ -46,8 +46,20 @@ def cli_runs(tmp_path_factory):
         out = root / name
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = main(["discover", str(data), "--out", str(out), "--config", str(config), "--seed", "5",
-                         "--no-report", "--quiet"])
+            code = main(
+                [
+                    "discover",
+                    str(data),
+                    "--out",
+                    str(out),
+                    "--config",
+                    str(config),
+                    "--seed",
+                    "5",
+                    "--no-report",
+                    "--quiet",
+                ]
+            )
         assert code == 0, stderr.getvalue()
         runs.append(out)
         printed.append((stdout.getvalue(), stderr.getvalue()))
@@ -56,20 +68,37 @@ def cli_runs(tmp_path_factory):
 
 def test_discover_writes_the_run_folder(cli_runs):
     data, (run, _), _ = cli_runs
-    assert {p.name for p in run.iterdir()} == {"framework.json", "features.csv", "accounts.csv", "run.json", "tables"}
+    assert {p.name for p in run.iterdir()} == {
+        "framework.json",
+        "features.csv",
+        "accounts.csv",
+        "run.json",
+        "tables",
+    }
     fw = json.loads((run / "framework.json").read_text())
     assert fw["schema_version"] == 1 and fw["seed"] == 5
     assert fw["maturity"]["categories"] and fw["activation"]["threshold"] > 0
     features = pd.read_csv(run / "features.csv")
     assert {"feature", "status", "reason", "prevalence", "perm_importance"} <= set(features.columns)
     assert set(features["feature"]) == {f["feature"] for f in fw["features"]}
-    assert (features["status"] == "selected").sum() == sum(f["status"] == "selected" for f in fw["features"])
+    assert (features["status"] == "selected").sum() == sum(
+        f["status"] == "selected" for f in fw["features"]
+    )
     accounts = pd.read_csv(run / "accounts.csv", dtype={"account_id": str})
     assert len(accounts) == 900 and accounts["account_id"].is_unique
     assert {"stage", "next_step", "eligible", "mature"} <= set(accounts.columns)
     tables = {p.name for p in (run / "tables").glob("*.csv")}
-    assert {"exclusions.csv", "population.csv", "model_metrics.csv", "maturity_categories.csv", "funnel.csv",
-            "activation_scan.csv", "utilization_scan.csv", "setup_steps.csv", "journey_exclusions.csv"} <= tables
+    assert {
+        "exclusions.csv",
+        "population.csv",
+        "model_metrics.csv",
+        "maturity_categories.csv",
+        "funnel.csv",
+        "activation_scan.csv",
+        "utilization_scan.csv",
+        "setup_steps.csv",
+        "journey_exclusions.csv",
+    } <= tables
     for name in tables:
         assert len(pd.read_csv(run / "tables" / name)) > 0, name
 
@@ -102,13 +131,17 @@ def test_same_seed_gives_byte_identical_outputs(cli_runs):
     assert (a / "accounts.csv").read_bytes() == (b / "accounts.csv").read_bytes()
     # features.csv: the same statistics; importances of ~0 can differ by ~1e-17 between runs
     # (parallel forest predictions sum trees in any order), which may reorder ties
-    fa, fb = (pd.read_csv(r / "features.csv").sort_values("feature", ignore_index=True) for r in (a, b))
+    fa, fb = (
+        pd.read_csv(r / "features.csv").sort_values("feature", ignore_index=True) for r in (a, b)
+    )
     pd.testing.assert_frame_equal(fa, fb, check_exact=False, rtol=0, atol=1e-12)
 
 
 def test_discover_prints_a_summary(cli_runs):
     _, (run, _), (out, err) = cli_runs
-    assert re.search(r"^study of \d+ eligible accounts \(retention \d+\.\d%\); \d+ features selected$", out, re.M)
+    assert re.search(
+        r"^study of \d+ eligible accounts \(retention \d+\.\d%\); \d+ features selected$", out, re.M
+    )
     assert re.search(r"^  mature overall: >= \d+ categories", out, re.M)
     assert re.search(r"^  activation: >= \d+ conversations in months 0-2$", out, re.M)
     assert f"outputs in {run}/: accounts.csv, features.csv, framework.json, run.json, tables" in out
@@ -124,7 +157,10 @@ def test_compare_prints_the_summary(cli_runs, capsys, tmp_path):
     assert "thresholds: unchanged" in out
     assert "retention lift by milestone:" in out and "mature overall" in out
     assert {p.name for p in (tmp_path / "cmp").iterdir()} == {
-        "compare_features.csv", "compare_thresholds.csv", "compare_lifts.csv"}
+        "compare_features.csv",
+        "compare_thresholds.csv",
+        "compare_lifts.csv",
+    }
 
 
 def test_compare_reports_a_moved_threshold(cli_runs, capsys, tmp_path):
@@ -137,11 +173,23 @@ def test_compare_reports_a_moved_threshold(cli_runs, capsys, tmp_path):
     assert "threshold activation: conversations:" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["score", "{tmp}/missing.json", "{data}", "--out", "{tmp}/s.csv"], "framework file not found: .*missing.json"),
-    (["score", "{tmp}/bad.json", "{data}", "--out", "{tmp}/s.csv"], "framework is not valid JSON"),
-    (["compare", "{tmp}/cmp_missing", "{tmp}"], r".*cmp_missing is not a run folder: no framework.json"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["score", "{tmp}/missing.json", "{data}", "--out", "{tmp}/s.csv"],
+            "framework file not found: .*missing.json",
+        ),
+        (
+            ["score", "{tmp}/bad.json", "{data}", "--out", "{tmp}/s.csv"],
+            "framework is not valid JSON",
+        ),
+        (
+            ["compare", "{tmp}/cmp_missing", "{tmp}"],
+            r".*cmp_missing is not a run folder: no framework.json",
+        ),
+    ],
+)
 def test_user_errors_exit_2_with_a_message(cli_runs, tmp_path, capsys, args, message):
     data, _, _ = cli_runs
     (tmp_path / "bad.json").write_text("{oops")
@@ -159,7 +207,11 @@ def test_discover_with_too_few_accounts_exits_2(tmp_path, capsys):
     out_dir = tmp_path / "run"
     assert main(["discover", str(data), "--out", str(out_dir), "--no-report", "--quiet"]) == 2
     out, err = capsys.readouterr()
-    assert re.search(r"^milestones discover: error: only \d+ eligible accounts .*\(need at least 200\)", err, re.M)
+    assert re.search(
+        r"^milestones discover: error: only \d+ eligible accounts .*\(need at least 200\)",
+        err,
+        re.M,
+    )
     assert "churned_in_window=" in err and "too_young=" in err  # says why accounts were left out
     assert "Traceback" not in out + err
     assert not out_dir.exists()  # nothing half-written

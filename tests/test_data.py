@@ -73,92 +73,201 @@ def empty_table(table):
 # Each case: one small change of the valid baseline and the message it must give,
 # naming the table, the column (when the rule is about a column) and the rule.
 BAD_INPUTS = [
-    ("missing required table", drop_table("feature_usage"),
-     r"table 'feature_usage': required table missing: no feature_usage\.csv or feature_usage\.parquet"),
-    ("missing required column", drop_column("accounts", "seats"),
-     r"table 'accounts', column 'seats': required column\(s\) missing"),
-    ("unknown column", add_column("feature_usage", "colour", "red"),
-     r"table 'feature_usage', column 'colour': unknown column\(s\)"),
-    ("empty table", empty_table("activity"),
-     r"table 'activity': table is empty"),
-    ("duplicate account_id", set_cell("accounts", 1, "account_id", "007"),
-     r"table 'accounts', column 'account_id': duplicate account_id \(2 rows\)"),
-    ("missing id", set_cell("feature_usage", 3, "account_id", None),
-     r"table 'feature_usage', column 'account_id': missing values \(1 row\)"),
-    ("missing category", set_cell("feature_catalog", 0, "category", None),
-     r"table 'feature_catalog', column 'category': missing values"),
-    ("impossible date", set_cell("accounts", 2, "signup_date", "2023-02-30"),
-     r"table 'accounts', column 'signup_date': unparseable dates"),
-    ("text date", set_cell("setup_steps", 0, "completed_at", "last week"),
-     r"table 'setup_steps', column 'completed_at': unparseable dates"),
-    ("missing signup date", set_cell("accounts", 0, "signup_date", None),
-     r"table 'accounts', column 'signup_date': missing dates"),
-    ("missing first use", set_cell("feature_usage", 0, "first_used_at", None),
-     r"table 'feature_usage', column 'first_used_at': missing dates"),
-    ("non-numeric seats", set_cell("accounts", 0, "seats", "five"),
-     r"table 'accounts', column 'seats': not a number"),
-    ("missing seats", set_cell("accounts", 0, "seats", None),
-     r"table 'accounts', column 'seats': missing values"),
-    ("infinite count", set_cell("feature_usage", 1, "uses", "inf"),
-     r"table 'feature_usage', column 'uses': not a number"),
-    ("negative count", set_cell("activity", 0, "conversations", -3),
-     r"table 'activity', column 'conversations': negative counts"),
-    ("fractional count", set_cell("accounts", 0, "company_size", 2.5),
-     r"table 'accounts', column 'company_size': counts must be whole numbers"),
-    ("zero seats", set_cell("accounts", 4, "seats", 0),
-     r"table 'accounts', column 'seats': seats must be at least 1"),
-    ("zero company size", set_cell("accounts", 4, "company_size", 0),
-     r"table 'accounts', column 'company_size': company_size \(employees\) must be at least 1"),
-    ("expansion not 0/1", add_column("accounts", "expansion", [0, 1, 0, 2, 0, 0, 1, 0]),
-     r"table 'accounts', column 'expansion': expansion must be 0 or 1"),
-    ("churn before signup", set_cell("accounts", 1, "churn_date", "2023-01-31"),
-     r"table 'accounts', column 'churn_date': churn_date before signup_date"),
-    ("usage of unknown account",
-     add_row("feature_usage", account_id="zz9", feature="inbox", first_used_at="2024-01-01", uses=1),
-     r"table 'feature_usage', column 'account_id': rows for accounts that are not in 'accounts'"),
-    ("usage of id without its leading zeros", set_cell("feature_usage", 0, "account_id", "7"),
-     r"table 'feature_usage', column 'account_id': rows for accounts that are not in 'accounts'"),
-    ("activity of unknown account",
-     add_row("activity", account_id="zz9", month="2024-01-01", conversations=1, resolved_conversations=1),
-     r"table 'activity', column 'account_id': rows for accounts that are not in 'accounts'"),
-    ("setup of unknown account",
-     add_row("setup_steps", account_id="zz9", step="invite_team", completed_at="2024-01-01"),
-     r"table 'setup_steps', column 'account_id': rows for accounts that are not in 'accounts'"),
-    ("first use before signup", set_cell("feature_usage", 0, "first_used_at", "2023-01-14"),
-     r"table 'feature_usage', column 'first_used_at': first_used_at before the account's signup_date"),
-    ("activity month before signup month", set_cell("activity", 0, "month", "2022-12-01"),
-     r"table 'activity', column 'month': month before the account's signup_date"),
-    ("setup before signup", set_cell("setup_steps", 0, "completed_at", "2023-01-01"),
-     r"table 'setup_steps', column 'completed_at': completed_at before the account's signup_date"),
-    ("duplicate usage row", copy_row("feature_usage", 4),
-     r"table 'feature_usage', column 'feature': more than one row for the same account and feature"),
-    ("zero uses", set_cell("feature_usage", 2, "uses", 0),
-     r"table 'feature_usage', column 'uses': uses must be at least 1"),
-    ("month not first day", set_cell("activity", 1, "month", "2023-02-15"),
-     r"table 'activity', column 'month': month must be the first day of a month"),
-    ("duplicate activity month", set_cell("activity", 1, "month", "2023-01-01"),
-     r"table 'activity', column 'month': more than one row for the same account and month"),
-    ("catalog feature never used",
-     add_row("feature_catalog", feature="api", category="integrations"),
-     r"table 'feature_catalog', column 'feature': catalog names features that never appear in feature_usage"),
-    ("duplicate catalog feature", set_cell("feature_catalog", 2, "feature", "bots"),
-     r"table 'feature_catalog', column 'feature': feature listed more than once"),
-    ("bad hypothesis", set_cell("feature_catalog", 1, "hypothesis", "premium"),
-     r"table 'feature_catalog', column 'hypothesis': hypothesis must be 'basic' or 'mature'"),
-    ("duplicate setup step", set_cell("setup_steps", 1, "step", "invite_team"),
-     r"table 'setup_steps', column 'step': step completed more than once for the same account"),
+    (
+        "missing required table",
+        drop_table("feature_usage"),
+        r"table 'feature_usage': required table missing: no feature_usage\.csv or feature_usage\.parquet",
+    ),
+    (
+        "missing required column",
+        drop_column("accounts", "seats"),
+        r"table 'accounts', column 'seats': required column\(s\) missing",
+    ),
+    (
+        "unknown column",
+        add_column("feature_usage", "colour", "red"),
+        r"table 'feature_usage', column 'colour': unknown column\(s\)",
+    ),
+    ("empty table", empty_table("activity"), r"table 'activity': table is empty"),
+    (
+        "duplicate account_id",
+        set_cell("accounts", 1, "account_id", "007"),
+        r"table 'accounts', column 'account_id': duplicate account_id \(2 rows\)",
+    ),
+    (
+        "missing id",
+        set_cell("feature_usage", 3, "account_id", None),
+        r"table 'feature_usage', column 'account_id': missing values \(1 row\)",
+    ),
+    (
+        "missing category",
+        set_cell("feature_catalog", 0, "category", None),
+        r"table 'feature_catalog', column 'category': missing values",
+    ),
+    (
+        "impossible date",
+        set_cell("accounts", 2, "signup_date", "2023-02-30"),
+        r"table 'accounts', column 'signup_date': unparseable dates",
+    ),
+    (
+        "text date",
+        set_cell("setup_steps", 0, "completed_at", "last week"),
+        r"table 'setup_steps', column 'completed_at': unparseable dates",
+    ),
+    (
+        "missing signup date",
+        set_cell("accounts", 0, "signup_date", None),
+        r"table 'accounts', column 'signup_date': missing dates",
+    ),
+    (
+        "missing first use",
+        set_cell("feature_usage", 0, "first_used_at", None),
+        r"table 'feature_usage', column 'first_used_at': missing dates",
+    ),
+    (
+        "non-numeric seats",
+        set_cell("accounts", 0, "seats", "five"),
+        r"table 'accounts', column 'seats': not a number",
+    ),
+    (
+        "missing seats",
+        set_cell("accounts", 0, "seats", None),
+        r"table 'accounts', column 'seats': missing values",
+    ),
+    (
+        "infinite count",
+        set_cell("feature_usage", 1, "uses", "inf"),
+        r"table 'feature_usage', column 'uses': not a number",
+    ),
+    (
+        "negative count",
+        set_cell("activity", 0, "conversations", -3),
+        r"table 'activity', column 'conversations': negative counts",
+    ),
+    (
+        "fractional count",
+        set_cell("accounts", 0, "company_size", 2.5),
+        r"table 'accounts', column 'company_size': counts must be whole numbers",
+    ),
+    (
+        "zero seats",
+        set_cell("accounts", 4, "seats", 0),
+        r"table 'accounts', column 'seats': seats must be at least 1",
+    ),
+    (
+        "zero company size",
+        set_cell("accounts", 4, "company_size", 0),
+        r"table 'accounts', column 'company_size': company_size \(employees\) must be at least 1",
+    ),
+    (
+        "expansion not 0/1",
+        add_column("accounts", "expansion", [0, 1, 0, 2, 0, 0, 1, 0]),
+        r"table 'accounts', column 'expansion': expansion must be 0 or 1",
+    ),
+    (
+        "churn before signup",
+        set_cell("accounts", 1, "churn_date", "2023-01-31"),
+        r"table 'accounts', column 'churn_date': churn_date before signup_date",
+    ),
+    (
+        "usage of unknown account",
+        add_row(
+            "feature_usage", account_id="zz9", feature="inbox", first_used_at="2024-01-01", uses=1
+        ),
+        r"table 'feature_usage', column 'account_id': rows for accounts that are not in 'accounts'",
+    ),
+    (
+        "usage of id without its leading zeros",
+        set_cell("feature_usage", 0, "account_id", "7"),
+        r"table 'feature_usage', column 'account_id': rows for accounts that are not in 'accounts'",
+    ),
+    (
+        "activity of unknown account",
+        add_row(
+            "activity",
+            account_id="zz9",
+            month="2024-01-01",
+            conversations=1,
+            resolved_conversations=1,
+        ),
+        r"table 'activity', column 'account_id': rows for accounts that are not in 'accounts'",
+    ),
+    (
+        "setup of unknown account",
+        add_row("setup_steps", account_id="zz9", step="invite_team", completed_at="2024-01-01"),
+        r"table 'setup_steps', column 'account_id': rows for accounts that are not in 'accounts'",
+    ),
+    (
+        "first use before signup",
+        set_cell("feature_usage", 0, "first_used_at", "2023-01-14"),
+        r"table 'feature_usage', column 'first_used_at': first_used_at before the account's signup_date",
+    ),
+    (
+        "activity month before signup month",
+        set_cell("activity", 0, "month", "2022-12-01"),
+        r"table 'activity', column 'month': month before the account's signup_date",
+    ),
+    (
+        "setup before signup",
+        set_cell("setup_steps", 0, "completed_at", "2023-01-01"),
+        r"table 'setup_steps', column 'completed_at': completed_at before the account's signup_date",
+    ),
+    (
+        "duplicate usage row",
+        copy_row("feature_usage", 4),
+        r"table 'feature_usage', column 'feature': more than one row for the same account and feature",
+    ),
+    (
+        "zero uses",
+        set_cell("feature_usage", 2, "uses", 0),
+        r"table 'feature_usage', column 'uses': uses must be at least 1",
+    ),
+    (
+        "month not first day",
+        set_cell("activity", 1, "month", "2023-02-15"),
+        r"table 'activity', column 'month': month must be the first day of a month",
+    ),
+    (
+        "duplicate activity month",
+        set_cell("activity", 1, "month", "2023-01-01"),
+        r"table 'activity', column 'month': more than one row for the same account and month",
+    ),
+    (
+        "catalog feature never used",
+        add_row("feature_catalog", feature="api", category="integrations"),
+        r"table 'feature_catalog', column 'feature': catalog names features that never appear in feature_usage",
+    ),
+    (
+        "duplicate catalog feature",
+        set_cell("feature_catalog", 2, "feature", "bots"),
+        r"table 'feature_catalog', column 'feature': feature listed more than once",
+    ),
+    (
+        "bad hypothesis",
+        set_cell("feature_catalog", 1, "hypothesis", "premium"),
+        r"table 'feature_catalog', column 'hypothesis': hypothesis must be 'basic' or 'mature'",
+    ),
+    (
+        "duplicate setup step",
+        set_cell("setup_steps", 1, "step", "invite_team"),
+        r"table 'setup_steps', column 'step': step completed more than once for the same account",
+    ),
 ]
 
 
 def _changed_and_required(tables):
     """The required tables plus the optional ones a case changed: fewer files, faster tests."""
     base = valid_tables()
-    return {n: t for n, t in tables.items()
-            if n in ("accounts", "feature_usage") or not t.equals(base[n])}
+    return {
+        n: t
+        for n, t in tables.items()
+        if n in ("accounts", "feature_usage") or not t.equals(base[n])
+    }
 
 
-@pytest.mark.parametrize(("mutate", "message"), [case[1:] for case in BAD_INPUTS],
-                         ids=[case[0] for case in BAD_INPUTS])
+@pytest.mark.parametrize(
+    ("mutate", "message"), [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS]
+)
 def test_bad_input_names_table_column_and_rule(make_dataset, mutate, message):
     tables = valid_tables()
     mutate(tables)
@@ -173,8 +282,10 @@ def test_both_csv_and_parquet_of_a_table_is_an_error(make_dataset):
     tables = valid_tables("accounts", "feature_usage")
     folder = make_dataset(**tables)
     tables["accounts"].to_parquet(folder / "accounts.parquet", index=False)
-    with pytest.raises(DataValidationError,
-                       match=r"table 'accounts': both accounts\.csv and accounts\.parquet exist"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"table 'accounts': both accounts\.csv and accounts\.parquet exist",
+    ):
         load_dataset(folder)
 
 
@@ -182,7 +293,9 @@ def test_unreadable_file_names_the_table(make_dataset):
     tables = valid_tables("accounts", "feature_usage")
     folder = make_dataset(**tables)
     (folder / "activity.parquet").write_bytes(b"this is not parquet")
-    with pytest.raises(DataValidationError, match=r"table 'activity': cannot read activity\.parquet"):
+    with pytest.raises(
+        DataValidationError, match=r"table 'activity': cannot read activity\.parquet"
+    ):
         load_dataset(folder)
 
 
@@ -218,8 +331,11 @@ def test_error_lists_problems_of_several_tables_and_columns_at_once(make_dataset
     found = {(p.table, p.column) for p in info.value.problems}
     assert found == {("accounts", "seats"), ("accounts", "signup_date"), ("feature_usage", "uses")}
     message = str(info.value)
-    for fragment in ("column 'seats': not a number", "column 'signup_date': unparseable dates",
-                     "column 'uses': negative counts"):
+    for fragment in (
+        "column 'seats': not a number",
+        "column 'signup_date': unparseable dates",
+        "column 'uses': negative counts",
+    ):
         assert fragment in message
 
 
@@ -273,7 +389,9 @@ def test_valid_dataset_loads_with_proper_dtypes(baseline):
     assert acc["churn_date"].dtype == "datetime64[ns]"
     assert acc["seats"].dtype == np.int64 and acc["company_size"].dtype == np.int64
     assert acc.loc[acc["account_id"] == "a02", "churn_date"].item() == pd.Timestamp("2023-12-01")
-    assert acc.loc[acc["account_id"] == "007", "churn_date"].isna().item()  # empty = still a customer
+    assert (
+        acc.loc[acc["account_id"] == "007", "churn_date"].isna().item()
+    )  # empty = still a customer
     usage = ds.feature_usage
     assert usage["first_used_at"].dtype == "datetime64[ns]" and usage["uses"].dtype == np.int64
     assert ds.activity["month"].dtype == "datetime64[ns]"
@@ -333,13 +451,17 @@ def test_parquet_input_loads_like_csv(make_dataset, baseline):
 def test_parquet_input_is_validated_too(make_dataset):
     tables = _typed(valid_tables("accounts", "feature_usage"))
     tables["accounts"].loc[2, "seats"] = -1
-    with pytest.raises(DataValidationError, match=r"table 'accounts', column 'seats': negative counts"):
+    with pytest.raises(
+        DataValidationError, match=r"table 'accounts', column 'seats': negative counts"
+    ):
         load_dataset(make_dataset(fmt="parquet", **tables))
 
 
 def test_optional_tables_missing_are_none(make_dataset):
     tables = valid_tables()
-    ds = load_dataset(make_dataset(accounts=tables["accounts"], feature_usage=tables["feature_usage"]))
+    ds = load_dataset(
+        make_dataset(accounts=tables["accounts"], feature_usage=tables["feature_usage"])
+    )
     assert ds.feature_catalog is None and ds.activity is None and ds.setup_steps is None
     assert set(ds.tables) == {"accounts", "feature_usage"}
     assert ds.activity_metrics == []
@@ -361,8 +483,9 @@ def test_as_of_default_includes_churn_and_activity_dates(make_dataset):
     set_cell("accounts", 3, "churn_date", "2025-09-14")(tables)
     assert load_dataset(make_dataset(**tables)).as_of == dt.date(2025, 9, 14)
     tables = valid_tables("accounts", "feature_usage", "activity")
-    add_row("activity", account_id="a08", month="2025-07-01", conversations=1,
-            resolved_conversations=0)(tables)
+    add_row(
+        "activity", account_id="a08", month="2025-07-01", conversations=1, resolved_conversations=0
+    )(tables)
     assert load_dataset(make_dataset(**tables)).as_of == dt.date(2025, 7, 1)
 
 
@@ -374,12 +497,18 @@ def test_as_of_from_config_wins(make_dataset):
 
 def test_usage_after_churn_is_ignored_and_counted(make_dataset):
     tables = valid_tables()
-    add_row("feature_usage", account_id="a02", feature="bots", first_used_at="2024-01-15", uses=3)(tables)
-    add_row("feature_usage", account_id="a03", feature="bots", first_used_at="2023-05-02", uses=1)(tables)
-    add_row("activity", account_id="a02", month="2023-12-01", conversations=5,
-            resolved_conversations=1)(tables)  # the churn month still counts
-    add_row("activity", account_id="a02", month="2024-01-01", conversations=5,
-            resolved_conversations=1)(tables)
+    add_row("feature_usage", account_id="a02", feature="bots", first_used_at="2024-01-15", uses=3)(
+        tables
+    )
+    add_row("feature_usage", account_id="a03", feature="bots", first_used_at="2023-05-02", uses=1)(
+        tables
+    )
+    add_row(
+        "activity", account_id="a02", month="2023-12-01", conversations=5, resolved_conversations=1
+    )(tables)  # the churn month still counts
+    add_row(
+        "activity", account_id="a02", month="2024-01-01", conversations=5, resolved_conversations=1
+    )(tables)
     add_row("setup_steps", account_id="a03", step="invite_team", completed_at="2023-06-01")(tables)
     ds = load_dataset(make_dataset(**tables))
     assert "feature_usage: 2 row(s) dated after the account's churn_date ignored" in ds.notes
@@ -400,7 +529,9 @@ def test_rows_after_an_earlier_as_of_are_ignored_and_counted(make_dataset):
     assert "1 churn date(s) after as_of 2024-06-30 treated as still a customer at as_of" in ds.notes
     assert "feature_usage: 1 row(s) dated after as_of 2024-06-30 ignored" in ds.notes
     assert "feature_usage: 2 row(s) of accounts signed up after as_of ignored" in ds.notes
-    assert "a07" not in set(ds.accounts["account_id"]) and "a08" not in set(ds.accounts["account_id"])
+    assert "a07" not in set(ds.accounts["account_id"]) and "a08" not in set(
+        ds.accounts["account_id"]
+    )
     assert len(ds.accounts) == 6
     assert ds.accounts.set_index("account_id").loc["a04", "churn_date"] is pd.NaT
     assert ds.feature_usage["first_used_at"].max() <= pd.Timestamp("2024-06-30")
@@ -410,7 +541,9 @@ def test_rows_after_an_earlier_as_of_are_ignored_and_counted(make_dataset):
 # ----------------------------------------------------------------------------- column names
 def test_config_column_renames(make_dataset, tmp_path):
     tables = valid_tables("accounts", "feature_usage", "activity")
-    tables["accounts"] = tables["accounts"].rename(columns={"account_id": "id", "signup_date": "created"})
+    tables["accounts"] = tables["accounts"].rename(
+        columns={"account_id": "id", "signup_date": "created"}
+    )
     tables["activity"] = tables["activity"].rename(columns={"conversations": "chats"})
     folder = make_dataset(**tables)
     toml = tmp_path / "study.toml"
@@ -452,6 +585,8 @@ def test_errors_name_columns_as_the_user_named_them(make_dataset):
     tables["accounts"].loc[0, "licences"] = -3
     path = make_dataset(**tables)
     config = Config.from_dict({"columns": {"accounts": {"seats": "licences"}}})
-    with pytest.raises(DataValidationError, match=r"table 'accounts', column 'licences': negative counts") as err:
+    with pytest.raises(
+        DataValidationError, match=r"table 'accounts', column 'licences': negative counts"
+    ) as err:
         load_dataset(path, config)
     assert "licences" in str(err.value).split("e.g.")[1]

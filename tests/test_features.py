@@ -41,7 +41,11 @@ def test_no_trap_is_selected_and_each_has_its_reason(seed):
     table = study.features.features.set_index("feature")
     for name, spec in study.truth["features"].items():
         if spec["role"] in TRAP_ROLES:
-            assert table.loc[name, "status"] == spec["expected_status"], (name, spec["role"], table.loc[name, "reason"])
+            assert table.loc[name, "status"] == spec["expected_status"], (
+                name,
+                spec["role"],
+                table.loc[name, "reason"],
+            )
 
 
 # ----------------------------------------------------------------------------- mechanics (fast)
@@ -65,13 +69,16 @@ def test_no_trap_selected_on_a_small_dataset(small):
     assert small.features.selected
 
 
-@pytest.mark.parametrize("role, status", [
-    ("leaky", "dropped_leaky"),
-    ("ubiquitous", "dropped_ubiquitous"),
-    ("niche", "dropped_niche"),
-    ("segment", "dropped_segment"),
-    ("confounded", "dropped_confounded"),
-])
+@pytest.mark.parametrize(
+    "role, status",
+    [
+        ("leaky", "dropped_leaky"),
+        ("ubiquitous", "dropped_ubiquitous"),
+        ("niche", "dropped_niche"),
+        ("segment", "dropped_segment"),
+        ("confounded", "dropped_confounded"),
+    ],
+)
 def test_screening_traps_carry_their_reason_on_a_small_dataset(small, role, status):
     table = small.features.features.set_index("feature")
     names = [f for f, r in roles(small.truth).items() if r == role]
@@ -94,13 +101,23 @@ def test_features_add_held_out_discrimination_beyond_covariates(small):
 def test_selected_features_have_positive_adjusted_effect_with_ci(small):
     sel = small.features.features.query("status == 'selected'")
     assert (sel["adj_or_low"] > 1).all()
-    assert (sel["adj_or_low"] <= sel["adj_or"]).all() and (sel["adj_or"] <= sel["adj_or_high"]).all()
+    assert (sel["adj_or_low"] <= sel["adj_or"]).all() and (
+        sel["adj_or"] <= sel["adj_or_high"]
+    ).all()
 
 
 def test_reasons_are_drawn_from_the_documented_list():
     assert set(STATUSES) == {"selected"} | {f"dropped_{r}" for r in DROP_REASONS}
-    assert {"ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "underpowered",
-            "unimportant"} == set(DROP_REASONS)
+    assert {
+        "ubiquitous",
+        "niche",
+        "segment",
+        "confounded",
+        "leaky",
+        "negative",
+        "underpowered",
+        "unimportant",
+    } == set(DROP_REASONS)
 
 
 def test_same_seed_gives_identical_table(small):
@@ -135,14 +152,25 @@ def _with(pop, **changes):
     return type(pop)(**{**pop.__dict__, **changes})
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p: {"retained": pd.Series(True, index=p.retained.index)}, "single class"),
-    (lambda p: {"flags": p.flags.iloc[:150], "retained": p.retained.iloc[:150]}, "at least 200"),
-    (lambda p: {"flags": pd.DataFrame(False, index=p.flags.index, columns=p.flags.columns)}, "no usable feature"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p: {"retained": pd.Series(True, index=p.retained.index)}, "single class"),
+        (
+            lambda p: {"flags": p.flags.iloc[:150], "retained": p.retained.iloc[:150]},
+            "at least 200",
+        ),
+        (
+            lambda p: {"flags": pd.DataFrame(False, index=p.flags.index, columns=p.flags.columns)},
+            "no usable feature",
+        ),
+    ],
+)
 def test_insufficient_data_gives_a_clear_error(small, change, message):
     with pytest.raises(InsufficientDataError, match=message):
-        discover_features(_with(small.population, **change(small.population)), small.config, progress=False)
+        discover_features(
+            _with(small.population, **change(small.population)), small.config, progress=False
+        )
 
 
 def test_impurity_importance_is_labelled_biased(small):

@@ -21,23 +21,65 @@ def make_framework(**overrides) -> Framework:
         horizon_days=365,
         seed=np.int32(7),
         features=[
-            {"feature": "inbox", "category": "channels", "status": "selected", "prevalence": np.float64(0.3123456789),
-             "importance": np.float32(0.0125), "lift": 1.4, "adj_or_low": np.nan},
-            {"feature": "bots", "category": "automation", "status": "selected", "prevalence": 0.25,
-             "importance": 0.02, "lift": np.float64(1.8), "adj_or_low": 1.1},
-            {"feature": "sms", "category": "channels", "status": "dropped_niche", "prevalence": 0.01,
-             "importance": None, "lift": np.inf, "adj_or_low": None},
+            {
+                "feature": "inbox",
+                "category": "channels",
+                "status": "selected",
+                "prevalence": np.float64(0.3123456789),
+                "importance": np.float32(0.0125),
+                "lift": 1.4,
+                "adj_or_low": np.nan,
+            },
+            {
+                "feature": "bots",
+                "category": "automation",
+                "status": "selected",
+                "prevalence": 0.25,
+                "importance": 0.02,
+                "lift": np.float64(1.8),
+                "adj_or_low": 1.1,
+            },
+            {
+                "feature": "sms",
+                "category": "channels",
+                "status": "dropped_niche",
+                "prevalence": 0.01,
+                "importance": None,
+                "lift": np.inf,
+                "adj_or_low": None,
+            },
         ],
-        maturity={"categories": [{"name": "channels", "features": ["inbox"], "min_features": np.int64(1),
-                                  "min_features_ci": (1, 1)},
-                                 {"name": "automation", "features": ["bots"], "min_features": 1}],
-                  "min_categories": 2, "share_mature": np.float64(0.1)},
-        activation={"metric": "conversations", "window_days": 90, "threshold": 60.0,
-                    "threshold_ci": np.array([57.0, 63.0]), "lift": 1.32},
-        utilization={"metric": "resolved_conversations", "per_seat_threshold": 8.0634920634920633,
-                     "per_seat_threshold_ci": [5.2, 8.1]},
-        setup={"window_days": 30, "steps": ["invite_team"], "min_steps": 1,
-               "dropped": [{"step": "upload_logo", "reason": "routine"}]},
+        maturity={
+            "categories": [
+                {
+                    "name": "channels",
+                    "features": ["inbox"],
+                    "min_features": np.int64(1),
+                    "min_features_ci": (1, 1),
+                },
+                {"name": "automation", "features": ["bots"], "min_features": 1},
+            ],
+            "min_categories": 2,
+            "share_mature": np.float64(0.1),
+        },
+        activation={
+            "metric": "conversations",
+            "window_days": 90,
+            "threshold": 60.0,
+            "threshold_ci": np.array([57.0, 63.0]),
+            "lift": 1.32,
+        },
+        utilization={
+            "metric": "resolved_conversations",
+            "per_seat_threshold": 8.0634920634920633,
+            "per_seat_threshold_ci": [5.2, 8.1],
+        },
+        setup={
+            "window_days": 30,
+            "steps": ["invite_team"],
+            "min_steps": 1,
+            "dropped": [{"step": "upload_logo", "reason": "routine"}],
+        },
         data={"kind": "tables", "accounts": 8, "flag": np.bool_(True)},
         model={"n_accounts": 5},
     )
@@ -46,27 +88,30 @@ def make_framework(**overrides) -> Framework:
 
 
 # ----------------------------------------------------------------------------- clean_json
-@pytest.mark.parametrize(("value", "expected"), [
-    (np.nan, None),
-    (float("inf"), None),
-    (-np.inf, None),
-    (np.float64(0.1234567891), 0.123457),
-    (np.float32(0.1), 0.1),
-    (1 / 3, 0.333333),
-    (-1e-9, 0.0),  # rounds to zero: never "-0.0"
-    (np.int64(3), 3),
-    (np.int8(-2), -2),
-    (np.bool_(False), False),
-    (True, True),
-    (None, None),
-    ("text", "text"),
-    (pd.NaT, None),
-    (pd.Timestamp("2025-06-30"), "2025-06-30T00:00:00"),
-    (dt.date(2025, 6, 30), "2025-06-30"),
-    (np.array([1.0, np.nan, 2.1234567]), [1.0, None, 2.123457]),
-    ((1, np.int64(2)), [1, 2]),
-    ({1: np.float64(0.5), "k": [np.nan]}, {"1": 0.5, "k": [None]}),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (np.nan, None),
+        (float("inf"), None),
+        (-np.inf, None),
+        (np.float64(0.1234567891), 0.123457),
+        (np.float32(0.1), 0.1),
+        (1 / 3, 0.333333),
+        (-1e-9, 0.0),  # rounds to zero: never "-0.0"
+        (np.int64(3), 3),
+        (np.int8(-2), -2),
+        (np.bool_(False), False),
+        (True, True),
+        (None, None),
+        ("text", "text"),
+        (pd.NaT, None),
+        (pd.Timestamp("2025-06-30"), "2025-06-30T00:00:00"),
+        (dt.date(2025, 6, 30), "2025-06-30"),
+        (np.array([1.0, np.nan, 2.1234567]), [1.0, None, 2.123457]),
+        ((1, np.int64(2)), [1, 2]),
+        ({1: np.float64(0.5), "k": [np.nan]}, {"1": 0.5, "k": [None]}),
+    ],
+)
 def test_clean_json_values(value, expected):
     out = clean_json(value)
     assert out == expected
@@ -113,8 +158,10 @@ def test_round_trip_through_text_and_file(tmp_path):
         assert again.to_json() == text  # a reloaded framework writes the same bytes
     again = Framework.from_json(path)
     assert again.selected_features == ["inbox", "bots"]
-    assert again.categories == {"channels": {"features": ["inbox"], "min_features": 1},
-                                "automation": {"features": ["bots"], "min_features": 1}}
+    assert again.categories == {
+        "channels": {"features": ["inbox"], "min_features": 1},
+        "automation": {"features": ["bots"], "min_features": 1},
+    }
     assert again.min_categories == 2
     assert again.features_frame()["feature"].tolist() == ["inbox", "bots", "sms"]
 
@@ -144,8 +191,12 @@ def test_unknown_keys_are_ignored_and_seed_defaults_to_zero():
 
 
 def test_repr_html_escapes_names_from_the_data():
-    fw = make_framework(maturity={"categories": [{"name": "<script>x</script>", "features": ["a&b"],
-                                                  "min_features": 1}], "min_categories": 1})
+    fw = make_framework(
+        maturity={
+            "categories": [{"name": "<script>x</script>", "features": ["a&b"], "min_features": 1}],
+            "min_categories": 1,
+        }
+    )
     out = fw._repr_html_()
     assert "<script>" not in out and "&lt;script&gt;" in out and "a&amp;b" in out
 
@@ -161,25 +212,34 @@ def _text(**changes) -> str:
     return json.dumps(data)
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    (_text(schema_version=2), r"framework schema_version 2 is not supported \(expected 1\)"),
-    (_text(schema_version="1"), r"framework schema_version '1' is not supported"),
-    (_text(schema_version=...), r"framework schema_version None is not supported"),
-    (_text(features=...), r"framework is missing \['features'\]"),
-    (_text(observation_days=..., maturity=...), r"framework is missing \['observation_days', 'maturity'\]"),
-    ('{"schema_version": 1,', "framework is not valid JSON"),
-    ("{not json}", "framework is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (_text(schema_version=2), r"framework schema_version 2 is not supported \(expected 1\)"),
+        (_text(schema_version="1"), r"framework schema_version '1' is not supported"),
+        (_text(schema_version=...), r"framework schema_version None is not supported"),
+        (_text(features=...), r"framework is missing \['features'\]"),
+        (
+            _text(observation_days=..., maturity=...),
+            r"framework is missing \['observation_days', 'maturity'\]",
+        ),
+        ('{"schema_version": 1,', "framework is not valid JSON"),
+        ("{not json}", "framework is not valid JSON"),
+    ],
+)
 def test_bad_framework_text_is_a_clear_error(text, match):
     with pytest.raises(MilestoneError, match=match):
         Framework.from_json(text)
 
 
-@pytest.mark.parametrize(("content", "match"), [
-    ('{"schema_version": 1, "features": [', "framework is not valid JSON"),
-    ("", "framework is not valid JSON"),
-    (_text(schema_version=0), "framework schema_version 0 is not supported"),
-])
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ('{"schema_version": 1, "features": [', "framework is not valid JSON"),
+        ("", "framework is not valid JSON"),
+        (_text(schema_version=0), "framework schema_version 0 is not supported"),
+    ],
+)
 def test_bad_framework_file_is_a_clear_error(tmp_path, content, match):
     path = tmp_path / "framework.json"
     path.write_text(content, encoding="utf-8")
@@ -187,7 +247,9 @@ def test_bad_framework_file_is_a_clear_error(tmp_path, content, match):
         Framework.from_json(path)
 
 
-@pytest.mark.parametrize(("content", "kind"), [("[1, 2]", "list"), ('"framework"', "str"), ("null", "NoneType")])
+@pytest.mark.parametrize(
+    ("content", "kind"), [("[1, 2]", "list"), ('"framework"', "str"), ("null", "NoneType")]
+)
 def test_framework_file_that_is_not_a_json_object_is_a_clear_error(tmp_path, content, kind):
     path = tmp_path / "framework.json"
     path.write_text(content, encoding="utf-8")

@@ -37,15 +37,25 @@ def test_conditional_probabilities_follow_the_other_flags():
     probs = conditional_flag_probabilities(X[:4000], X[4000:], 3)
     test = flags.iloc[4000:]
     # the proxy is far more likely where the driver is 1, the noise flag is not
-    assert probs[test["driver"].to_numpy(), 1].mean() > probs[~test["driver"].to_numpy(), 1].mean() + 0.5
-    assert abs(probs[test["driver"].to_numpy(), 2].mean() - probs[~test["driver"].to_numpy(), 2].mean()) < 0.05
+    assert (
+        probs[test["driver"].to_numpy(), 1].mean()
+        > probs[~test["driver"].to_numpy(), 1].mean() + 0.5
+    )
+    assert (
+        abs(
+            probs[test["driver"].to_numpy(), 2].mean() - probs[~test["driver"].to_numpy(), 2].mean()
+        )
+        < 0.05
+    )
     assert probs.min() > 0 and probs.max() < 1
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_proxy_loses_its_importance_and_the_driver_keeps_it(seed):
     flags, cov, y = proxy_data(seed)
-    table = cross_fitted_importance(flags, cov, y, _config().features, seed, progress=False).importance
+    table = cross_fitted_importance(
+        flags, cov, y, _config().features, seed, progress=False
+    ).importance
     table = table.set_index("feature")
     assert table.loc["driver", "importance_p"] < 1e-6
     assert table.loc["proxy", "importance_p"] > 0.01  # redrawn given the driver, it adds nothing
@@ -55,7 +65,9 @@ def test_a_proxy_loses_its_importance_and_the_driver_keeps_it(seed):
 def test_importance_p_values_are_not_small_under_the_null():
     rng = np.random.default_rng(5)
     n, p = 4000, 12
-    flags = pd.DataFrame(rng.random((n, p)) < rng.uniform(0.1, 0.6, p), columns=[f"f{i}" for i in range(p)])
+    flags = pd.DataFrame(
+        rng.random((n, p)) < rng.uniform(0.1, 0.6, p), columns=[f"f{i}" for i in range(p)]
+    )
     y = pd.Series(rng.random(n) < 0.7)
     cov = pd.DataFrame({"log_size": rng.normal(size=n)})
     table = cross_fitted_importance(flags, cov, y, _config().features, 0, progress=False).importance

@@ -52,7 +52,9 @@ def journey_tables(n: int = 300, seed: int = 0) -> dict[str, pd.DataFrame]:
     late = ~window_churn & ~early & (rng.random(n) < np.where(utilized, 0.15, 0.6))
     churn: list[pd.Timestamp | None] = [None] * n
     for i in np.flatnonzero(window_churn):
-        churn[i] = max(month0[i] + pd.DateOffset(months=2, days=5), signup[i] + pd.Timedelta(days=1))
+        churn[i] = max(
+            month0[i] + pd.DateOffset(months=2, days=5), signup[i] + pd.Timedelta(days=1)
+        )
     for i in np.flatnonzero(early):
         churn[i] = month0[i] + pd.DateOffset(months=3, days=int(rng.integers(0, 20)))
     for i in np.flatnonzero(late):
@@ -65,22 +67,33 @@ def journey_tables(n: int = 300, seed: int = 0) -> dict[str, pd.DataFrame]:
                 conv, per_seat = (rng.integers(15, 30) if activated[i] else rng.integers(0, 9)), 1
             else:
                 conv = rng.integers(0, 40)
-                per_seat = (3 if k == 3 else rng.integers(4, 6)) if utilized[i] else rng.integers(0, 3)
+                per_seat = (
+                    (3 if k == 3 else rng.integers(4, 6)) if utilized[i] else rng.integers(0, 3)
+                )
             month = (month0[i] + pd.DateOffset(months=k)).date().isoformat()
             rows.append((ids[i], month, int(conv), int(per_seat * seats[i])))
-    accounts = pd.DataFrame({
-        "account_id": ids + ["zz_new"],
-        "signup_date": [d.date().isoformat() for d in signup] + ["2024-06-30"],
-        "seats": [*seats, 1],
-        "company_size": [*(seats * 7), 5],
-        "plan": ["pro" if s > 1 else "basic" for s in seats] + ["basic"],
-        "churn_date": [None if c is None else c.date().isoformat() for c in churn] + [None],
-    })
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids + ["zz_new"],
+            "signup_date": [d.date().isoformat() for d in signup] + ["2024-06-30"],
+            "seats": [*seats, 1],
+            "company_size": [*(seats * 7), 5],
+            "plan": ["pro" if s > 1 else "basic" for s in seats] + ["basic"],
+            "churn_date": [None if c is None else c.date().isoformat() for c in churn] + [None],
+        }
+    )
     return {
         "accounts": accounts,
-        "feature_usage": pd.DataFrame({"account_id": accounts["account_id"], "feature": "inbox",
-                                       "first_used_at": accounts["signup_date"]}),
-        "activity": pd.DataFrame(rows, columns=["account_id", "month", "conversations", "resolved_conversations"]),
+        "feature_usage": pd.DataFrame(
+            {
+                "account_id": accounts["account_id"],
+                "feature": "inbox",
+                "first_used_at": accounts["signup_date"],
+            }
+        ),
+        "activity": pd.DataFrame(
+            rows, columns=["account_id", "month", "conversations", "resolved_conversations"]
+        ),
     }
 
 
@@ -96,7 +109,9 @@ def planted(tmp_path_factory):
     from conftest import write_tables
 
     config = quick_config()
-    dataset = load_dataset(write_tables(tmp_path_factory.mktemp("journey"), **journey_tables(800)), config)
+    dataset = load_dataset(
+        write_tables(tmp_path_factory.mktemp("journey"), **journey_tables(800)), config
+    )
     population = build_population(dataset, config)
     return dataset, population, discover_journey(dataset, population, config), config
 
@@ -107,21 +122,23 @@ def test_journey_metrics_windows(make_dataset):
     # account 007: signup 2023-01-15, 5 seats; month 4 of its life (2023-05) has no row
     tables["activity"] = pd.DataFrame(
         [
-            ("007", "2023-01-01", 10, 5),      # age 0
-            ("007", "2023-02-01", 20, 10),     # age 1
-            ("007", "2023-03-01", 30, 15),     # age 2
-            ("007", "2023-04-01", 1000, 30),   # age 3: utilization, not activation
-            ("007", "2023-06-01", 50, 45),     # age 5
-            ("007", "2023-07-01", 999, 999),   # age 6: neither
-            ("a06", "2023-07-01", 100, 75),    # a06 signed up 2023-06-15: age 1
-            ("a03", "2023-03-01", 7, 1),       # a03 churned 2023-05-01, in month 2 of its life
+            ("007", "2023-01-01", 10, 5),  # age 0
+            ("007", "2023-02-01", 20, 10),  # age 1
+            ("007", "2023-03-01", 30, 15),  # age 2
+            ("007", "2023-04-01", 1000, 30),  # age 3: utilization, not activation
+            ("007", "2023-06-01", 50, 45),  # age 5
+            ("007", "2023-07-01", 999, 999),  # age 6: neither
+            ("a06", "2023-07-01", 100, 75),  # a06 signed up 2023-06-15: age 1
+            ("a03", "2023-03-01", 7, 1),  # a03 churned 2023-05-01, in month 2 of its life
         ],
         columns=["account_id", "month", "conversations", "resolved_conversations"],
     )
     dataset = load_dataset(make_dataset(**tables))
     m = journey_metrics(dataset, Config())
     assert m.loc["007", "activation_value"] == 60  # months 0-2 only
-    assert m.loc["007", "utilization_value"] == pytest.approx((30 + 0 + 45) / 3 / 5)  # missing month = 0, per seat
+    assert m.loc["007", "utilization_value"] == pytest.approx(
+        (30 + 0 + 45) / 3 / 5
+    )  # missing month = 0, per seat
     assert m.loc["007", "utilization_raw"] == pytest.approx((30 + 0 + 45) / 3)
     assert m.loc["a06", "activation_value"] == 100
     assert m.loc["a06", "utilization_value"] == 0
@@ -129,7 +146,15 @@ def test_journey_metrics_windows(make_dataset):
     assert m.loc["a03", "activation_value"] == 7
     # churned in calendar month 2 of its life: activation window not survived
     assert m["alive_after_activation"].to_dict() == {
-        "007": True, "a02": True, "a03": False, "a04": True, "a05": True, "a06": True, "a07": True, "a08": True}
+        "007": True,
+        "a02": True,
+        "a03": False,
+        "a04": True,
+        "a05": True,
+        "a06": True,
+        "a07": True,
+        "a08": True,
+    }
     # as_of 2025-06-30: a08 (2025-03-01) has seen months 0-2 but not months 3-5
     assert m.loc["a08", "activation_observed"] and not m.loc["a08", "utilization_observed"]
     assert m.loc[["007", "a07"], "utilization_observed"].all()
@@ -163,29 +188,46 @@ def test_unknown_activity_metric_is_a_clear_error(make_dataset):
     dataset = load_dataset(make_dataset(**valid_tables()))
     config = Config()
     config.journey.activation_metric = "messages"
-    with pytest.raises(InsufficientDataError, match=r"activity table has no column 'messages' \(journey.activation_metric\)"):
+    with pytest.raises(
+        InsufficientDataError,
+        match=r"activity table has no column 'messages' \(journey.activation_metric\)",
+    ):
         journey_metrics(dataset, config)
 
 
-@pytest.mark.parametrize(("completed", "counts"), [
-    ("2023-01-15", True),   # day 0: signup day
-    ("2023-02-13", True),   # day 29
-    ("2023-02-14", False),  # day 30: outside the first 30 days
-    ("2023-06-01", False),
-])
+@pytest.mark.parametrize(
+    ("completed", "counts"),
+    [
+        ("2023-01-15", True),  # day 0: signup day
+        ("2023-02-13", True),  # day 29
+        ("2023-02-14", False),  # day 30: outside the first 30 days
+        ("2023-06-01", False),
+    ],
+)
 def test_setup_step_counts_only_in_the_first_30_days(make_dataset, completed, counts):
     tables = valid_tables()
-    tables["setup_steps"] = pd.DataFrame({"account_id": ["007", "a02"], "step": ["invite_team", "invite_team"],
-                                          "completed_at": [completed, "2023-02-03"]})
+    tables["setup_steps"] = pd.DataFrame(
+        {
+            "account_id": ["007", "a02"],
+            "step": ["invite_team", "invite_team"],
+            "completed_at": [completed, "2023-02-03"],
+        }
+    )
     dataset = load_dataset(make_dataset(**tables))
     flags = setup_flags(dataset, 30)
     assert flags.loc["007", "invite_team"] == counts
     assert flags.loc["a02", "invite_team"]
     assert not flags.loc["a04", "invite_team"]
     # scoring with a saved framework applies the same window
-    fw = Framework(as_of=None, observation_days=180, horizon_days=365, seed=0, features=[],
-                   maturity={"categories": [], "min_categories": None},
-                   setup={"window_days": 30, "steps": ["invite_team"], "min_steps": 1})
+    fw = Framework(
+        as_of=None,
+        observation_days=180,
+        horizon_days=365,
+        seed=0,
+        features=[],
+        maturity={"categories": [], "min_categories": None},
+        setup={"window_days": 30, "steps": ["invite_team"], "min_steps": 1},
+    )
     scored = score_accounts(fw, dataset).set_index("account_id")
     assert scored.loc["007", "setup_steps_done"] == int(counts)
     assert scored.loc["007", "setup"] == counts
@@ -223,14 +265,25 @@ def test_planted_utilization_is_per_seat(planted):
 def test_saved_framework_reaches_the_same_accounts_as_the_scan(planted):
     dataset, population, result, config = planted
     fw = Framework(
-        as_of=str(dataset.as_of), observation_days=180, horizon_days=365, seed=0, features=[],
+        as_of=str(dataset.as_of),
+        observation_days=180,
+        horizon_days=365,
+        seed=0,
+        features=[],
         maturity={"categories": [], "min_categories": None},
         activation={"metric": "conversations", "months": [0, 2], **result.activation.summary()},
-        utilization={"metric": "resolved_conversations", "months": [3, 5],
-                     "per_seat_threshold": result.utilization.summary()["threshold"]},
+        utilization={
+            "metric": "resolved_conversations",
+            "months": [3, 5],
+            "per_seat_threshold": result.utilization.summary()["threshold"],
+        },
     )
     fw = Framework.from_json(fw.to_json())
-    scored = score_accounts(fw, dataset, quick_config()).set_index("account_id").loc[population.flags.index]
+    scored = (
+        score_accounts(fw, dataset, quick_config())
+        .set_index("account_id")
+        .loc[population.flags.index]
+    )
     m = journey_metrics(dataset, config).loc[population.flags.index]
     assert (scored["activation"] == (m["activation_value"] >= result.activation.threshold)).all()
     expected = m["utilization_value"] >= result.utilization.threshold
@@ -239,10 +292,15 @@ def test_saved_framework_reaches_the_same_accounts_as_the_scan(planted):
 
 
 def test_without_activity_and_setup_steps_both_stages_are_skipped(make_dataset):
-    dataset = load_dataset(make_dataset(**valid_tables("accounts", "feature_usage", "feature_catalog")))
+    dataset = load_dataset(
+        make_dataset(**valid_tables("accounts", "feature_usage", "feature_catalog"))
+    )
     result = discover_journey(dataset, build_population(dataset))
-    assert result.skipped == {"activation": "no activity table", "utilization": "no activity table",
-                              "setup": "no setup_steps table"}
+    assert result.skipped == {
+        "activation": "no activity table",
+        "utilization": "no activity table",
+        "setup": "no setup_steps table",
+    }
     assert result.activation is None and result.utilization is None and result.setup is None
     frame = result.to_frame().set_index("milestone")
     assert frame.loc["activation", "skipped"] == "no activity table"
@@ -253,15 +311,18 @@ def test_without_activity_and_setup_steps_both_stages_are_skipped(make_dataset):
 def test_setup_steps_without_activity_are_skipped_with_the_reason(make_dataset):
     dataset = load_dataset(make_dataset(**valid_tables("accounts", "feature_usage", "setup_steps")))
     result = discover_journey(dataset, build_population(dataset))
-    assert result.skipped["setup"] == ("setup steps are judged against activation, which needs the activity table "
-                                       "and an activation threshold")
+    assert result.skipped["setup"] == (
+        "setup steps are judged against activation, which needs the activity table "
+        "and an activation threshold"
+    )
 
 
 def test_wide_dataset_skips_every_journey_stage(tmp_path):
     from milestone_discovery.config import WideConfig
 
-    pd.DataFrame({"id": ["a", "b", "c"], "chat": ["Yes", "No", "Yes"], "churned": ["yes", "no", "no"]}).to_csv(
-        tmp_path / "wide.csv", index=False)
+    pd.DataFrame(
+        {"id": ["a", "b", "c"], "chat": ["Yes", "No", "Yes"], "churned": ["yes", "no", "no"]}
+    ).to_csv(tmp_path / "wide.csv", index=False)
     config = Config(wide=WideConfig(id="id", flags=["chat"]))
     dataset = load_dataset(tmp_path / "wide.csv", config)
     result = discover_journey(dataset, build_population(dataset, config), config)
@@ -296,7 +357,9 @@ def test_stage_is_the_furthest_milestone_and_next_step_the_first_unmet(scored):
     assert order == STAGES  # the synthetic data have every stage
     reached = accounts[["setup", "activation", "utilization", "mature"]].astype(bool).to_numpy()
     furthest = [STAGES[np.flatnonzero(r)[-1]] if r.any() else "none" for r in reached]
-    first_unmet = [STAGES[np.flatnonzero(~r)[0]] if (~r).any() else "all milestones reached" for r in reached]
+    first_unmet = [
+        STAGES[np.flatnonzero(~r)[0]] if (~r).any() else "all milestones reached" for r in reached
+    ]
     assert accounts["stage"].tolist() == furthest
     assert accounts["next_step"].tolist() == first_unmet
     assert set(accounts["stage"]) == {"none", *STAGES}
@@ -304,14 +367,23 @@ def test_stage_is_the_furthest_milestone_and_next_step_the_first_unmet(scored):
 
 def test_milestones_apply_the_framework_thresholds(scored):
     accounts, _, fw = scored
-    np.testing.assert_array_equal(accounts["activation"], accounts["activation_value"] >= fw.activation["threshold"])
-    np.testing.assert_array_equal(accounts["utilization"],
-                                  accounts["utilization_value"] >= fw.utilization["per_seat_threshold"])
-    np.testing.assert_array_equal(accounts["setup"], accounts["setup_steps_done"] >= fw.setup["min_steps"])
+    np.testing.assert_array_equal(
+        accounts["activation"], accounts["activation_value"] >= fw.activation["threshold"]
+    )
+    np.testing.assert_array_equal(
+        accounts["utilization"],
+        accounts["utilization_value"] >= fw.utilization["per_seat_threshold"],
+    )
+    np.testing.assert_array_equal(
+        accounts["setup"], accounts["setup_steps_done"] >= fw.setup["min_steps"]
+    )
     for name, cat in fw.categories.items():
-        np.testing.assert_array_equal(accounts[f"{name}:mature"],
-                                      accounts[f"{name}:features_used"] >= cat["min_features"])
-    np.testing.assert_array_equal(accounts["mature"], accounts["mature_categories"] >= fw.min_categories)
+        np.testing.assert_array_equal(
+            accounts[f"{name}:mature"], accounts[f"{name}:features_used"] >= cat["min_features"]
+        )
+    np.testing.assert_array_equal(
+        accounts["mature"], accounts["mature_categories"] >= fw.min_categories
+    )
 
 
 def test_scored_shares_match_the_framework(synthetic_run, scored):
@@ -343,9 +415,16 @@ def test_next_category_is_the_one_closest_to_mature(scored):
     accounts, _, fw = scored
     cats = fw.categories
     rows = accounts[accounts["next_category"].notna()]
-    gap = pd.DataFrame({c: np.where(rows[f"{c}:mature"], np.inf, v["min_features"] - rows[f"{c}:features_used"])
-                        for c, v in cats.items()}, index=rows.index)
-    chosen = gap.to_numpy()[np.arange(len(rows)), [list(cats).index(c) for c in rows["next_category"]]]
+    gap = pd.DataFrame(
+        {
+            c: np.where(rows[f"{c}:mature"], np.inf, v["min_features"] - rows[f"{c}:features_used"])
+            for c, v in cats.items()
+        },
+        index=rows.index,
+    )
+    chosen = gap.to_numpy()[
+        np.arange(len(rows)), [list(cats).index(c) for c in rows["next_category"]]
+    ]
     np.testing.assert_array_equal(chosen, gap.min(axis=1).to_numpy())
 
 
@@ -365,7 +444,15 @@ def test_every_scored_account_has_its_size_band(scored):
 
 def test_accounts_csv_equals_the_score_command(synthetic_run, tmp_path, capsys):
     out = tmp_path / "scored.csv"
-    code = main(["score", str(synthetic_run.run / "framework.json"), str(synthetic_run.dataset), "--out", str(out)])
+    code = main(
+        [
+            "score",
+            str(synthetic_run.run / "framework.json"),
+            str(synthetic_run.dataset),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert out.read_bytes() == (synthetic_run.run / "accounts.csv").read_bytes()
     printed = capsys.readouterr().out
@@ -374,10 +461,20 @@ def test_accounts_csv_equals_the_score_command(synthetic_run, tmp_path, capsys):
 
 
 def test_scoring_does_not_change_the_callers_config(make_dataset):
-    fw = Framework(as_of=None, observation_days=180, horizon_days=365, seed=0, features=[],
-                   maturity={"categories": [], "min_categories": None},
-                   activation={"metric": "conversations", "months": [0, 2], "threshold": 10},
-                   utilization={"metric": "resolved_conversations", "months": [3, 5], "per_seat_threshold": 1.0})
+    fw = Framework(
+        as_of=None,
+        observation_days=180,
+        horizon_days=365,
+        seed=0,
+        features=[],
+        maturity={"categories": [], "min_categories": None},
+        activation={"metric": "conversations", "months": [0, 2], "threshold": 10},
+        utilization={
+            "metric": "resolved_conversations",
+            "months": [3, 5],
+            "per_seat_threshold": 1.0,
+        },
+    )
     config = Config()
     config.study.observation_days = 90
     config.study.horizon_days = 200

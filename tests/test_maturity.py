@@ -96,7 +96,9 @@ def test_data_source_without_catalog(small):
 
 
 def test_catalog_requested_without_catalog_is_an_error(small):
-    pop = type(small.population)(**{**small.population.__dict__, "catalog": pd.Series(dtype=object)})
+    pop = type(small.population)(
+        **{**small.population.__dict__, "catalog": pd.Series(dtype=object)}
+    )
     config = Config()
     config.maturity.categories = "catalog"
     with pytest.raises(InsufficientDataError, match="no feature catalog"):
@@ -106,7 +108,9 @@ def test_catalog_requested_without_catalog_is_an_error(small):
 def test_disagreements_list_features_whose_cluster_differs(small):
     a = small.maturity.assignments
     bad = small.maturity.disagreements
-    assert set(bad["feature"]) == set(a.loc[a["catalog_category"] != a["cluster_majority_category"], "feature"])
+    assert set(bad["feature"]) == set(
+        a.loc[a["catalog_category"] != a["cluster_majority_category"], "feature"]
+    )
 
 
 @pytest.mark.parametrize("n_groups", [2, 3, 4])
@@ -138,7 +142,10 @@ def test_choose_step_finds_a_step_on_top_of_a_trend():
 
 def test_maturity_levels_counts_and_flags():
     flags = pd.DataFrame({"a": [1, 1, 0, 0], "b": [1, 0, 1, 0], "c": [1, 1, 1, 0]}, dtype=bool)
-    cats = {"x": {"features": ["a", "b"], "min_features": 2}, "y": {"features": ["c", "missing"], "min_features": 1}}
+    cats = {
+        "x": {"features": ["a", "b"], "min_features": 2},
+        "y": {"features": ["c", "missing"], "min_features": 1},
+    }
     lv = maturity_levels(flags, cats, min_categories=2)
     assert lv["x:features_used"].tolist() == [2, 1, 1, 0]
     assert lv["x:mature"].tolist() == [True, False, False, False]
@@ -150,5 +157,6 @@ def test_display_and_plots(small):
     html = small.maturity._repr_html_()
     assert "Maturity" in html and "data:image/png;base64," in html
     assert small.maturity.plot_retention_by_count().axes[0].get_ylabel().startswith("retention")
-    assert len(small.maturity.plot_categories().axes[0].patches) == 2 * len(small.maturity.categories)
-
+    assert len(small.maturity.plot_categories().axes[0].patches) == 2 * len(
+        small.maturity.categories
+    )

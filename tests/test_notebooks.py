@@ -62,7 +62,9 @@ def test_notebook_is_committed_clean(name):
         if cell.cell_type == "code":
             assert cell.outputs == [], f"{name}: cell {index} has outputs"
             assert cell.execution_count is None, f"{name}: cell {index} has an execution count"
-        assert "papermill" not in cell.metadata, f"{name}: cell {index} carries papermill run metadata"
+        assert "papermill" not in cell.metadata, (
+            f"{name}: cell {index} carries papermill run metadata"
+        )
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -98,7 +100,9 @@ def test_first_code_cell_holds_the_parameters(name):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebooks_turn_progress_bars_off(name):
     source = "\n".join(c.source for c in _code_cells(_read(name)))
-    for call in re.findall(r"(?<![\w.])(?:discover_features|discover_maturity|run_study|discover)\([^)]*\)", source):
+    for call in re.findall(
+        r"(?<![\w.])(?:discover_features|discover_maturity|run_study|discover)\([^)]*\)", source
+    ):
         assert "progress=False" in call, f"{name}: {call}"
 
 
@@ -160,8 +164,11 @@ def _fake_run(folder: Path, config) -> Path:
 
     folder.mkdir(parents=True)
     (folder / "framework.json").write_text("{}")
-    meta = {"config": clean_json(config.to_dict()), "versions": {"milestone_discovery": __version__},
-            "input_fingerprint": _fingerprint(DEMO)}
+    meta = {
+        "config": clean_json(config.to_dict()),
+        "versions": {"milestone_discovery": __version__},
+        "input_fingerprint": _fingerprint(DEMO),
+    }
     (folder / "run.json").write_text(json.dumps(meta))
     return folder
 
@@ -214,7 +221,11 @@ def _planted_notebook(tmp_path, name: str, parameters: str, *cells: str):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
@@ -223,9 +234,13 @@ def _planted_notebook(tmp_path, name: str, parameters: str, *cells: str):
 
 
 def test_a_failing_cell_is_reported_by_notebook_and_cell(tmp_path):
-    folder = _planted_notebook(tmp_path, "01_data_overview.ipynb",
-                               "dataset = None\nconfig = None\nseed = 0\noutput_dir = None",
-                               "x = 1", "raise ValueError('planted failure')")
+    folder = _planted_notebook(
+        tmp_path,
+        "01_data_overview.ipynb",
+        "dataset = None\nconfig = None\nseed = 0\noutput_dir = None",
+        "x = 1",
+        "raise ValueError('planted failure')",
+    )
     with pytest.raises(NotebookError) as info:
         run_notebooks(DEMO, tmp_path / "out", only="01", notebooks_dir=folder, timeout=60)
     message = str(info.value)
@@ -237,9 +252,14 @@ def test_a_failing_cell_is_reported_by_notebook_and_cell(tmp_path):
 
 
 def test_a_cell_running_past_the_timeout_is_reported(tmp_path):
-    folder = _planted_notebook(tmp_path, "02_feature_ranking.ipynb", "dataset = None", "import time\ntime.sleep(60)")
-    with pytest.raises(NotebookError, match=r"02_feature_ranking.ipynb: a cell ran longer than the timeout "
-                                            r"of 1 s in cell 2 `import time`"):
+    folder = _planted_notebook(
+        tmp_path, "02_feature_ranking.ipynb", "dataset = None", "import time\ntime.sleep(60)"
+    )
+    with pytest.raises(
+        NotebookError,
+        match=r"02_feature_ranking.ipynb: a cell ran longer than the timeout "
+        r"of 1 s in cell 2 `import time`",
+    ):
         run_notebooks(DEMO, tmp_path / "out", only="02", notebooks_dir=folder, timeout=1)
 
 
@@ -268,7 +288,9 @@ class TestExecution:
     @pytest.mark.parametrize("name", NOTEBOOKS)
     def test_executed_copy_and_html_export(self, executed, name):
         if name == "05_review" and not HAS_REVIEW:
-            pytest.skip("milestone_discovery.review is not importable yet: 05_review needs compare_runs")
+            pytest.skip(
+                "milestone_discovery.review is not importable yet: 05_review needs compare_runs"
+            )
         out, written, _ = executed
         html_path = out / f"{name}.html"
         assert html_path in written
@@ -279,14 +301,20 @@ class TestExecution:
         assert all(c.execution_count is not None for c in code), "not every cell ran"
         outputs = [o for c in code for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"]
-        assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"], \
+        assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"], (
             "warnings leaked into the notebook"
+        )
         injected = [c for c in code if "injected-parameters" in c.metadata.get("tags", [])]
         assert len(injected) == 1 and str(DEMO) in injected[0].source
 
         html = html_path.read_text(encoding="utf-8")
-        for code_text in ("import milestone_discovery", "from milestone_discovery", "check_parameters(",
-                          "params.dataset", "output_dir = "):  # the last one: papermill's injected cell
+        for code_text in (
+            "import milestone_discovery",
+            "from milestone_discovery",
+            "check_parameters(",
+            "params.dataset",
+            "output_dir = ",
+        ):  # the last one: papermill's injected cell
             assert code_text not in html, f"{name}: code {code_text!r} leaked into the HTML"
         assert "<table" in html  # DataFrames and result objects
         assert html.count("data:image/png;base64") >= (1 if name == "05_review" else 2)  # figures
@@ -300,8 +328,11 @@ class TestExecution:
         if HAS_REVIEW:
             assert (out / "runs" / "seed_1" / "framework.json").is_file()
             nb = nbformat.read(out / "05_review.ipynb", as_version=4)
-            text = "".join(str(o.get("data", {}).get("text/markdown", "")) for c in nb.cells
-                           for o in c.get("outputs", []))
+            text = "".join(
+                str(o.get("data", {}).get("text/markdown", ""))
+                for c in nb.cells
+                for o in c.get("outputs", [])
+            )
             if not code_changed:  # someone editing the package meanwhile forces a fresh run
                 assert "A: reused an identical earlier run" in text
             assert "B: ran the study" in text

@@ -25,8 +25,22 @@ ACCOUNTS = pd.DataFrame(
         ("inside", "2023-01-01", None, 2, 10, "basic"),
         ("late", "2023-01-01", None, 4, 11, "basic"),
         ("win_churn", "2023-01-01", "2023-03-01", 1, 5, "basic"),  # day 59: inside the window
-        ("horizon_churn", "2023-01-01", "2023-10-01", 3, 50, "pro"),  # day 273: window < churn < horizon
-        ("window_end_churn", "2023-01-01", "2023-06-30", 2, 200, "pro"),  # day 180: just after the window
+        (
+            "horizon_churn",
+            "2023-01-01",
+            "2023-10-01",
+            3,
+            50,
+            "pro",
+        ),  # day 273: window < churn < horizon
+        (
+            "window_end_churn",
+            "2023-01-01",
+            "2023-06-30",
+            2,
+            200,
+            "pro",
+        ),  # day 180: just after the window
         ("after_horizon", "2023-01-01", "2024-03-01", 5, 1000, "pro"),  # day 425: after the horizon
         ("young", "2024-06-01", None, 1, 30, "pro"),  # horizon ends 2025-06-01 > as_of
         ("young_churn", "2024-07-01", "2024-08-01", 1, 30, "basic"),  # young AND churned in window
@@ -48,7 +62,11 @@ USAGE = pd.DataFrame(
         ("horizon_churn", "epsilon", "2023-09-01"),  # 30 days before churn: near churn
         ("horizon_churn", "delta", "2023-08-31"),  # 31 days before churn: not near
         ("after_horizon", "gamma", "2023-06-01"),  # day 151, long before churn
-        ("window_end_churn", "epsilon", "2023-06-10"),  # day 160, 20 days before churning on day 180
+        (
+            "window_end_churn",
+            "epsilon",
+            "2023-06-10",
+        ),  # day 160, 20 days before churning on day 180
         ("window_end_churn", "delta", "2023-05-01"),  # day 120, 60 days before churning
         ("young", "alpha", "2024-06-02"),
         ("edge_age", "alpha", "2024-01-05"),
@@ -70,8 +88,12 @@ ACTIVITY = pd.DataFrame(
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    folder = write_tables(tmp_path_factory.mktemp("population"),
-                          accounts=ACCOUNTS, feature_usage=USAGE, activity=ACTIVITY)
+    folder = write_tables(
+        tmp_path_factory.mktemp("population"),
+        accounts=ACCOUNTS,
+        feature_usage=USAGE,
+        activity=ACTIVITY,
+    )
     return load_dataset(folder, Config(study=StudyConfig(as_of=AS_OF)))
 
 
@@ -81,16 +103,19 @@ def population(dataset):
 
 
 # ----------------------------------------------------------------------------- adoption window
-@pytest.mark.parametrize(("account", "feature", "adopted"), [
-    ("inside", "gamma", True),  # day 0
-    ("inside", "alpha", True),  # day 179
-    ("inside", "beta", False),  # day 180
-    ("late", "alpha", False),  # day 200
-    ("horizon_churn", "gamma", False),  # day 252
-    ("after_horizon", "gamma", True),  # day 151
-    ("edge_age", "alpha", True),
-    ("dec", "alpha", False),  # never used
-])
+@pytest.mark.parametrize(
+    ("account", "feature", "adopted"),
+    [
+        ("inside", "gamma", True),  # day 0
+        ("inside", "alpha", True),  # day 179
+        ("inside", "beta", False),  # day 180
+        ("late", "alpha", False),  # day 200
+        ("horizon_churn", "gamma", False),  # day 252
+        ("after_horizon", "gamma", True),  # day 151
+        ("edge_age", "alpha", True),
+        ("dec", "alpha", False),  # never used
+    ],
+)
 def test_adoption_counts_only_inside_the_observation_window(population, account, feature, adopted):
     assert population.flags.loc[account, feature] == adopted
 
@@ -108,18 +133,21 @@ def test_a_shorter_window_counts_less(dataset, days, adopted):
 
 
 # ----------------------------------------------------------------------------- eligibility and label
-@pytest.mark.parametrize(("account", "reason", "retained"), [
-    ("inside", None, True),
-    ("late", None, True),
-    ("win_churn", "churned_in_window", None),
-    ("young_churn", "churned_in_window", None),  # churn in the window is known whatever the age
-    ("young", "too_young", None),
-    ("horizon_churn", None, False),
-    ("window_end_churn", None, False),
-    ("after_horizon", None, True),
-    ("edge_age", None, True),
-    ("m31", None, True),
-])
+@pytest.mark.parametrize(
+    ("account", "reason", "retained"),
+    [
+        ("inside", None, True),
+        ("late", None, True),
+        ("win_churn", "churned_in_window", None),
+        ("young_churn", "churned_in_window", None),  # churn in the window is known whatever the age
+        ("young", "too_young", None),
+        ("horizon_churn", None, False),
+        ("window_end_churn", None, False),
+        ("after_horizon", None, True),
+        ("edge_age", None, True),
+        ("m31", None, True),
+    ],
+)
 def test_eligibility_and_retention_label(population, account, reason, retained):
     row = population.accounts.set_index("account_id").loc[account]
     assert row["exclusion_reason"] == reason if reason else pd.isna(row["exclusion_reason"])
@@ -156,17 +184,21 @@ def test_summary_text_names_every_exclusion_reason(population):
 
 
 # ----------------------------------------------------------------------------- near churn
-@pytest.mark.parametrize(("feature", "churned_adopters", "near", "others", "late"), [
-    # only eligible accounts and in-window first use count; "churned" = churned within 30 days
-    # after the window (window_end_churn, day 180); win_churn and horizon_churn's uses do not count
-    ("epsilon", 1, 1, 0, 0),  # 20 days before churning
-    ("delta", 1, 0, 0, 0),  # 60 days before churning
-    ("alpha", 0, 0, 2, 1),  # inside (day 179: the window's last 30 days) and edge_age (earlier)
-    ("gamma", 0, 0, 2, 1),  # inside day 0; after_horizon day 151
-    ("beta", 0, 0, 0, 0),  # only used after the window
-])
-def test_near_churn_counts_in_window_first_use_of_the_population(population, feature, churned_adopters, near,
-                                                                 others, late):
+@pytest.mark.parametrize(
+    ("feature", "churned_adopters", "near", "others", "late"),
+    [
+        # only eligible accounts and in-window first use count; "churned" = churned within 30 days
+        # after the window (window_end_churn, day 180); win_churn and horizon_churn's uses do not count
+        ("epsilon", 1, 1, 0, 0),  # 20 days before churning
+        ("delta", 1, 0, 0, 0),  # 60 days before churning
+        ("alpha", 0, 0, 2, 1),  # inside (day 179: the window's last 30 days) and edge_age (earlier)
+        ("gamma", 0, 0, 2, 1),  # inside day 0; after_horizon day 151
+        ("beta", 0, 0, 0, 0),  # only used after the window
+    ],
+)
+def test_near_churn_counts_in_window_first_use_of_the_population(
+    population, feature, churned_adopters, near, others, late
+):
     row = population.near_churn.loc[feature]
     assert (row["churned_adopters"], row["first_use_near_churn"]) == (churned_adopters, near)
     assert (row["other_adopters"], row["other_first_use_late"]) == (others, late)
@@ -201,16 +233,19 @@ def test_size_band_labels():
     assert size_band_labels([10, 50, 200, 1000])[-1] == "1001+"
 
 
-@pytest.mark.parametrize(("account", "band"), [
-    ("inside", "1-10"),
-    ("late", "11-50"),
-    ("horizon_churn", "11-50"),
-    ("dec", "51-200"),
-    ("window_end_churn", "51-200"),
-    ("m31", "201-1000"),
-    ("after_horizon", "201-1000"),
-    ("edge_age", "1001+"),
-])
+@pytest.mark.parametrize(
+    ("account", "band"),
+    [
+        ("inside", "1-10"),
+        ("late", "11-50"),
+        ("horizon_churn", "11-50"),
+        ("dec", "51-200"),
+        ("window_end_churn", "51-200"),
+        ("m31", "201-1000"),
+        ("after_horizon", "201-1000"),
+        ("edge_age", "1001+"),
+    ],
+)
 def test_size_bands_include_their_upper_edge(population, account, band):
     assert population.segments.loc[account, "size_band"] == band
 
@@ -219,12 +254,16 @@ def test_size_strata_follow_company_size(dataset):
     population = build_population(dataset, Config(study=StudyConfig(n_size_strata=2)))
     strata = population.segments["size_stratum"]
     assert strata[["inside", "late", "horizon_churn"]].tolist() == [0, 0, 0]
-    assert strata[["dec", "window_end_churn", "m31", "after_horizon", "edge_age"]].tolist() == [1] * 5
+    assert (
+        strata[["dec", "window_end_churn", "m31", "after_horizon", "edge_age"]].tolist() == [1] * 5
+    )
 
 
 def test_strata_never_decrease_with_size(population):
     size = ACCOUNTS.set_index("account_id")["company_size"].reindex(population.segments.index)
-    strata = population.segments["size_stratum"].to_numpy()[np.argsort(size.to_numpy(), kind="stable")]
+    strata = population.segments["size_stratum"].to_numpy()[
+        np.argsort(size.to_numpy(), kind="stable")
+    ]
     assert (np.diff(strata) >= 0).all()
     assert population.segments["plan"].to_dict()["m31"] == "enterprise"
 
@@ -239,11 +278,13 @@ def test_covariates_hold_log_size_and_plans(population):
 
 # ----------------------------------------------------------------------------- wide tables
 def test_wide_dataset_has_no_exclusions(tmp_path):
-    pd.DataFrame({
-        "id": ["a", "b", "c", "d"],
-        "chat": ["yes", "no", "yes", "no"],
-        "churned": ["1", "0", "0", "1"],
-    }).to_csv(tmp_path / "wide.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "chat": ["yes", "no", "yes", "no"],
+            "churned": ["1", "0", "0", "1"],
+        }
+    ).to_csv(tmp_path / "wide.csv", index=False)
     config = Config.from_dict({"wide": {"id": "id", "flags": ["chat"]}})
     population = build_population(load_dataset(tmp_path / "wide.csv", config), config)
     assert population.kind == "wide"

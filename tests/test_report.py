@@ -24,14 +24,40 @@ from milestone_discovery.synth import make_synthetic
 
 HOSTILE = "<script>alert(1)</script>&co"
 TEMPORAL = {
-    "split_date": "2024-11-21", "train_accounts": 1175, "test_accounts": 508,
+    "split_date": "2024-11-21",
+    "train_accounts": 1175,
+    "test_accounts": 508,
     "milestones": [
-        {"milestone": "activation", "threshold": 62.0, "fit_lift": 1.48, "fit_lift_ci": [1.35, 1.62],
-         "test_lift": 1.42, "test_lift_ci": [1.24, 1.63], "test_share": 0.58, "test_accounts": 508},
-        {"milestone": "setup", "threshold": 2.0, "fit_lift": 1.15, "fit_lift_ci": [1.06, 1.25],
-         "test_lift": 1.14, "test_lift_ci": [0.99, 1.31], "test_share": 0.19, "test_accounts": 508},
-        {"milestone": "mature overall", "threshold": None, "fit_lift": 1.49, "fit_lift_ci": [1.35, 1.64],
-         "test_lift": None, "test_lift_ci": None, "test_share": None, "test_accounts": 0},
+        {
+            "milestone": "activation",
+            "threshold": 62.0,
+            "fit_lift": 1.48,
+            "fit_lift_ci": [1.35, 1.62],
+            "test_lift": 1.42,
+            "test_lift_ci": [1.24, 1.63],
+            "test_share": 0.58,
+            "test_accounts": 508,
+        },
+        {
+            "milestone": "setup",
+            "threshold": 2.0,
+            "fit_lift": 1.15,
+            "fit_lift_ci": [1.06, 1.25],
+            "test_lift": 1.14,
+            "test_lift_ci": [0.99, 1.31],
+            "test_share": 0.19,
+            "test_accounts": 508,
+        },
+        {
+            "milestone": "mature overall",
+            "threshold": None,
+            "fit_lift": 1.49,
+            "fit_lift_ci": [1.35, 1.64],
+            "test_lift": None,
+            "test_lift_ci": None,
+            "test_share": None,
+            "test_accounts": 0,
+        },
     ],
 }
 
@@ -61,8 +87,16 @@ def run_dir(tmp_path_factory) -> Path:
     make_synthetic(n_accounts=8000, seed=0).write(root / "data", fmt="csv")
     run = root / "run"
     discover(root / "data", run, _fast_config(), progress=False, report=False)
-    (run / "run.json").write_text(json.dumps({"dataset": "data/synthetic", "created_at": "2026-01-01T00:00:00",
-                                              "versions": {"milestone_discovery": "0.1.0"}}), encoding="utf-8")
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "dataset": "data/synthetic",
+                "created_at": "2026-01-01T00:00:00",
+                "versions": {"milestone_discovery": "0.1.0"},
+            }
+        ),
+        encoding="utf-8",
+    )
     _edit_framework(run, lambda fw: fw.update(validation={"temporal": TEMPORAL}))
     return run
 
@@ -106,7 +140,16 @@ def test_report_is_written_to_the_run_folder(run_dir, report):
 
 def test_report_is_self_contained(html):
     assert html.startswith("<!DOCTYPE html>")
-    for ref in ("http://", "https://", 'src="//', "href=\"//", "<script", "<link", "<iframe", "@import"):
+    for ref in (
+        "http://",
+        "https://",
+        'src="//',
+        'href="//',
+        "<script",
+        "<link",
+        "<iframe",
+        "@import",
+    ):
         assert ref not in html.lower(), ref
     images = re.findall(r'<img src="([^"]*)"', html)
     assert len(images) >= 8
@@ -121,13 +164,21 @@ def test_report_explains_the_framework(html, framework):
         for feature in category["features"]:
             assert feature.replace("_", " ") in html
     m = framework["maturity"]["min_categories"]
-    assert f"Mature in at least {m} of the {len(framework['maturity']['categories'])} categories" in html
+    assert (
+        f"Mature in at least {m} of the {len(framework['maturity']['categories'])} categories"
+        in html
+    )
     threshold = framework["activation"]["threshold"]
     assert f"At least {fmt_value(threshold)} conversations in the first 3 months" in html
     assert fmt_value(framework["utilization"]["per_seat_threshold"]) in html
     for step in framework["setup"]["steps"]:
         assert step.replace("_", " ") in html
-    for stage in ("Stage 1 · Setup", "Stage 2 · Activation", "Stage 3 · Utilization", "Stage 4 · Maturity"):
+    for stage in (
+        "Stage 1 · Setup",
+        "Stage 2 · Activation",
+        "Stage 3 · Utilization",
+        "Stage 4 · Maturity",
+    ):
         assert stage in html
     assert "Not measured" not in html
 
@@ -138,12 +189,12 @@ def test_report_gives_retention_with_confidence_intervals(html, framework):
     assert f"{fmt_pct(mvn['rate_reached'])} ({lo[:-1]}–{hi})" in html
     assert "retained at day 365" in html
     data = framework["data"]
-    assert f"{data['eligible']:,} of {data['accounts']:,}" in html        # thousands separators
+    assert f"{data['eligible']:,} of {data['accounts']:,}" in html  # thousands separators
     assert "Holm" in html and "Mantel" in html and "held out" in html
 
 
 def test_features_table_lists_every_feature_selected_first(html, framework):
-    table = html[html.index("with their status and reason"):]
+    table = html[html.index("with their status and reason") :]
     selected = [f["feature"] for f in framework["features"] if f["status"] == "selected"]
     dropped = [f["feature"] for f in framework["features"] if f["status"] != "selected"]
     assert selected and dropped
@@ -154,11 +205,11 @@ def test_features_table_lists_every_feature_selected_first(html, framework):
 
 
 def test_report_has_the_later_cohorts_section(html):
-    section = html[html.index("Does the framework hold on later cohorts?"):]
+    section = html[html.index("Does the framework hold on later cohorts?") :]
     assert "1,175" in section and "2024-11-21" in section
     assert "holds" in section
-    assert "interval includes 1" in section          # setup: test CI crosses 1
-    assert "cannot be measured" in section           # a null test lift
+    assert "interval includes 1" in section  # setup: test CI crosses 1
+    assert "cannot be measured" in section  # a null test lift
 
 
 def test_build_report_is_deterministic(run_dir, html):
@@ -169,13 +220,21 @@ def test_names_from_the_data_are_escaped(run_dir, framework, tmp_path):
     run = _copy(run_dir, tmp_path / "hostile")
     category = framework["maturity"]["categories"][0]["name"]
     feature = framework["maturity"]["categories"][0]["features"][0]
-    for path in [run / "framework.json", run / "features.csv", run / "accounts.csv", *run.glob("tables/*.csv")]:
+    for path in [
+        run / "framework.json",
+        run / "features.csv",
+        run / "accounts.csv",
+        *run.glob("tables/*.csv"),
+    ]:
         text = path.read_text(encoding="utf-8")
-        path.write_text(text.replace(feature, f"{feature}{HOSTILE}").replace(category, f"{HOSTILE}{category}"),
-                        encoding="utf-8")
+        path.write_text(
+            text.replace(feature, f"{feature}{HOSTILE}").replace(category, f"{HOSTILE}{category}"),
+            encoding="utf-8",
+        )
     info = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    (run / "run.json").write_text(json.dumps({**info, "dataset": "data/<img src=x onerror=alert(2)>"}),
-                                  encoding="utf-8")
+    (run / "run.json").write_text(
+        json.dumps({**info, "dataset": "data/<img src=x onerror=alert(2)>"}), encoding="utf-8"
+    )
     html = build_report(run)
     assert "<script>" not in html and "<script" not in html.lower()
     assert "<img src=x" not in html
@@ -190,20 +249,32 @@ def test_wide_table_run_greys_out_the_journey_stages(run_dir, tmp_path):
 
     def to_wide(fw):
         fw.update(activation=None, utilization=None, setup=None, validation=None)
-        fw["data"].update(kind="wide", exclusions={}, journey_exclusions=[],
-                          skipped_stages={"setup": why, "activation": why, "utilization": why},
-                          notes=["wide table: observation window and horizon cannot be enforced (no dates)"])
+        fw["data"].update(
+            kind="wide",
+            exclusions={},
+            journey_exclusions=[],
+            skipped_stages={"setup": why, "activation": why, "utilization": why},
+            notes=["wide table: observation window and horizon cannot be enforced (no dates)"],
+        )
 
     _edit_framework(run, to_wide)
-    for pattern in ("activation_*", "utilization_*", "setup_*", "journey_exclusions*", "exclusions*"):
+    for pattern in (
+        "activation_*",
+        "utilization_*",
+        "setup_*",
+        "journey_exclusions*",
+        "exclusions*",
+    ):
         for path in run.glob(f"tables/{pattern}.csv"):
             path.unlink()
     funnel = (run / "tables" / "funnel.csv").read_text(encoding="utf-8").splitlines()
     (run / "tables" / "funnel.csv").write_text(
-        "\n".join(line for line in funnel if line.split(",")[0] in ("stage", "none", "maturity")) + "\n",
-        encoding="utf-8")
+        "\n".join(line for line in funnel if line.split(",")[0] in ("stage", "none", "maturity"))
+        + "\n",
+        encoding="utf-8",
+    )
     html = build_report(run)
-    assert html.count(f"Not measured: {why}") >= 6          # three cards and three stage sections
+    assert html.count(f"Not measured: {why}") >= 6  # three cards and three stage sections
     assert "stage setup skipped" in html and "stage maturity" in html
     assert "cannot be enforced" in html
     assert "Does the framework hold on later cohorts?" not in html
@@ -238,7 +309,7 @@ def test_framework_json_alone_is_enough(run_dir, tmp_path):
     shutil.copy(run_dir / "framework.json", run / "framework.json")
     html = build_report(run)
     assert "The framework on one screen" in html
-    assert "with their status and reason" in html             # features come from framework.json
+    assert "with their status and reason" in html  # features come from framework.json
     assert "http://" not in html and "https://" not in html
 
 
@@ -256,25 +327,53 @@ def test_not_a_run_folder(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- browser
 def _chromium() -> str | None:
-    return next((c for c in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
-                 if c and Path(c).exists()), None)
+    return next(
+        (
+            c
+            for c in (
+                "/usr/bin/chromium",
+                shutil.which("chromium"),
+                shutil.which("chromium-browser"),
+            )
+            if c and Path(c).exists()
+        ),
+        None,
+    )
 
 
 def test_report_renders_in_headless_chromium(report, framework, tmp_path):
     browser = _chromium()
     if browser is None:
         pytest.skip("chromium is not installed")
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--window-size=1200,2000"]
+    flags = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,2000",
+    ]
     url = report.resolve().as_uri()
     png = tmp_path / "report.png"
-    subprocess.run([*flags, f"--user-data-dir={tmp_path / 'profile1'}", f"--screenshot={png}", url],
-                   capture_output=True, timeout=120, check=False)
+    subprocess.run(
+        [*flags, f"--user-data-dir={tmp_path / 'profile1'}", f"--screenshot={png}", url],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.stat().st_size > 20_000                         # not a blank page
-    dom = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", url],
-                         capture_output=True, timeout=120, check=False, text=True).stdout
+    assert png.stat().st_size > 20_000  # not a blank page
+    dom = subprocess.run(
+        [*flags, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", url],
+        capture_output=True,
+        timeout=120,
+        check=False,
+        text=True,
+    ).stdout
     assert "The framework on one screen" in dom
     assert framework["maturity"]["categories"][0]["name"].replace("_", " ") in dom
     assert "Stage 4 · Maturity" in dom

@@ -70,11 +70,17 @@ def test_edited_framework_changes_are_labelled(base_json, tmp_path):
     added, restatused = dropped[0], dropped[1]
     feature(b, added)["status"] = "selected"
     old_status = feature(b, restatused)["status"]
-    feature(b, restatused)["status"] = "dropped_niche" if old_status != "dropped_niche" else "dropped_segment"
+    feature(b, restatused)["status"] = (
+        "dropped_niche" if old_status != "dropped_niche" else "dropped_segment"
+    )
 
     cmp = compare_runs(write_run(tmp_path / "a", base_json), write_run(tmp_path / "b", b))
     f = cmp.features.set_index("feature")
-    assert f.loc[removed, ["status_a", "status_b", "change"]].tolist() == ["selected", "absent", "removed"]
+    assert f.loc[removed, ["status_a", "status_b", "change"]].tolist() == [
+        "selected",
+        "absent",
+        "removed",
+    ]
     assert f.loc[recat, "change"] == "re-categorised"
     assert (f.loc[recat, "category_a"], f.loc[recat, "category_b"]) == (src["name"], dst["name"])
     assert f.loc[added, "change"] == "added"
@@ -94,7 +100,9 @@ def test_thresholds_moved_within_and_beyond_their_ci(base_json, tmp_path):
     lo, hi = util["per_seat_threshold_ci"]
     assert lo < hi
     util["per_seat_threshold"] = (lo + hi) / 2  # moved, but inside both CIs
-    if util["per_seat_threshold"] == base_json["utilization"]["per_seat_threshold"]:  # pragma: no cover
+    if (
+        util["per_seat_threshold"] == base_json["utilization"]["per_seat_threshold"]
+    ):  # pragma: no cover
         util["per_seat_threshold"] = lo
     cmp = compare_runs(write_run(tmp_path / "a", base_json), write_run(tmp_path / "b", b))
     t = cmp.thresholds.set_index("milestone")
@@ -104,12 +112,19 @@ def test_thresholds_moved_within_and_beyond_their_ci(base_json, tmp_path):
     assert act["ci_a"] == f"{act_lo:g}-{act_hi:g}"
     ut = t.loc["utilization: resolved_conversations per seat"]
     assert ut["changed"] and not ut["moved_beyond_ci"]
-    others = t.drop(index=["activation: conversations", "utilization: resolved_conversations per seat"])
+    others = t.drop(
+        index=["activation: conversations", "utilization: resolved_conversations per seat"]
+    )
     assert len(others) >= 3  # setup, maturity categories and the overall count are compared too
     assert not others["changed"].any()
     summary = cmp.summary()
-    assert f"threshold activation: conversations: {base_json['activation']['threshold']} -> {act_hi + 25} (beyond its CI)" in summary
-    assert "utilization: resolved_conversations per seat" in summary and "(within its CI)" in summary
+    assert (
+        f"threshold activation: conversations: {base_json['activation']['threshold']} -> {act_hi + 25} (beyond its CI)"
+        in summary
+    )
+    assert (
+        "utilization: resolved_conversations per seat" in summary and "(within its CI)" in summary
+    )
 
 
 def test_a_milestone_missing_in_one_run(base_json, tmp_path):
@@ -135,7 +150,9 @@ def test_not_a_run_folder_is_a_clear_error(synthetic_run, tmp_path, which, targe
 def test_comparison_displays_escaped_html(base_json, tmp_path):
     b = json.loads(json.dumps(base_json))
     b["features"].append({"feature": "<b>new</b>", "status": "selected"})
-    html = compare_runs(write_run(tmp_path / "a", base_json), write_run(tmp_path / "b", b))._repr_html_()
+    html = compare_runs(
+        write_run(tmp_path / "a", base_json), write_run(tmp_path / "b", b)
+    )._repr_html_()
     assert "<b>new</b>" not in html and "&lt;b&gt;new&lt;/b&gt;" in html
 
 
@@ -144,7 +161,9 @@ def test_milestone_lifts_on_the_synthetic_run(synthetic_run):
     study = synthetic_run.study
     fw = study.framework
     lifts = milestone_lifts(study.accounts, fw).set_index("milestone")
-    expected = {"setup", "activation", "utilization", "mature overall"} | {f"maturity: {c}" for c in fw.categories}
+    expected = {"setup", "activation", "utilization", "mature overall"} | {
+        f"maturity: {c}" for c in fw.categories
+    }
     assert set(lifts.index) == expected
     mature = lifts.loc["mature overall"]
     assert mature["lift"] > 1 and mature["lift_low"] > 1
@@ -159,7 +178,9 @@ def test_milestone_lifts_on_the_synthetic_run(synthetic_run):
         assert cat["lift_ci"][0] <= row["lift_high"] and row["lift_low"] <= cat["lift_ci"][1]
     # by hand for activation
     elig = study.accounts[study.accounts["eligible"]]
-    rr = stats.risk_ratio(elig["activation"].to_numpy(bool), elig["retained"].to_numpy(float) == 1)[0][0]
+    rr = stats.risk_ratio(elig["activation"].to_numpy(bool), elig["retained"].to_numpy(float) == 1)[
+        0
+    ][0]
     assert lifts.loc["activation", "lift"] == pytest.approx(rr)
     assert lifts.loc["activation", "share"] == pytest.approx(elig["activation"].mean())
 
@@ -198,7 +219,21 @@ def test_temporal_validation_measures_later_cohorts(temporal, synthetic_run):
     assert dataset.accounts["signup_date"].min() < split < dataset.accounts["signup_date"].max()
     t = check.table.set_index("milestone")
     assert {"activation", "utilization", "mature overall"} <= set(t.index)
-    assert t[["test_lift", "test_lift_low", "test_lift_high", "fit_lift", "fit_lift_low", "fit_lift_high"]].notna().all().all()
+    assert (
+        t[
+            [
+                "test_lift",
+                "test_lift_low",
+                "test_lift_high",
+                "fit_lift",
+                "fit_lift_low",
+                "fit_lift_high",
+            ]
+        ]
+        .notna()
+        .all()
+        .all()
+    )
     assert ((t["test_lift_low"] <= t["test_lift"]) & (t["test_lift"] <= t["test_lift_high"])).all()
     assert (t["test_accounts"] == check.test_accounts).all()
     # planted truth holds out of time: mature accounts of later cohorts are retained more
@@ -209,13 +244,31 @@ def test_temporal_validation_measures_later_cohorts(temporal, synthetic_run):
 def test_temporal_validation_serialises(temporal):
     check, _ = temporal
     d = check.to_dict()
-    text = json.dumps(Framework(as_of=None, observation_days=180, horizon_days=365, seed=0, features=[],
-                                maturity={}, validation={"temporal": d}).to_dict(), allow_nan=False)
+    text = json.dumps(
+        Framework(
+            as_of=None,
+            observation_days=180,
+            horizon_days=365,
+            seed=0,
+            features=[],
+            maturity={},
+            validation={"temporal": d},
+        ).to_dict(),
+        allow_nan=False,
+    )
     assert d["split_date"] == check.split_date and d["outcome"] == "retention at the horizon"
     assert [m["milestone"] for m in d["milestones"]] == check.table["milestone"].tolist()
     first = d["milestones"][0]
-    assert set(first) == {"milestone", "threshold", "fit_lift", "fit_lift_ci", "test_lift", "test_lift_ci",
-                          "test_share", "test_accounts"}
+    assert set(first) == {
+        "milestone",
+        "threshold",
+        "fit_lift",
+        "fit_lift_ci",
+        "test_lift",
+        "test_lift_ci",
+        "test_share",
+        "test_accounts",
+    }
     assert "test_lift_ci" in text
     assert "later ones" in check._repr_html_()
 
@@ -223,15 +276,25 @@ def test_temporal_validation_serialises(temporal):
 def test_temporal_validation_rejects_a_wide_dataset(tmp_path):
     rng = np.random.default_rng(0)
     n = 600
-    pd.DataFrame({"id": [f"c{i}" for i in range(n)], "chat": rng.choice(["Yes", "No"], n),
-                  "churned": rng.choice(["yes", "no"], n)}).to_csv(tmp_path / "wide.csv", index=False)
+    pd.DataFrame(
+        {
+            "id": [f"c{i}" for i in range(n)],
+            "chat": rng.choice(["Yes", "No"], n),
+            "churned": rng.choice(["yes", "no"], n),
+        }
+    ).to_csv(tmp_path / "wide.csv", index=False)
     config = Config(wide=WideConfig(id="id", flags=["chat"]))
     dataset = load_dataset(tmp_path / "wide.csv", config)
-    with pytest.raises(InsufficientDataError, match="temporal validation needs signup dates; a wide table has none"):
+    with pytest.raises(
+        InsufficientDataError, match="temporal validation needs signup dates; a wide table has none"
+    ):
         temporal_validation(dataset, config)
 
 
 def test_temporal_validation_needs_enough_accounts(make_dataset):
     dataset = load_dataset(make_dataset(**valid_tables("accounts", "feature_usage")))
-    with pytest.raises(InsufficientDataError, match="temporal validation needs at least 400 eligible accounts, found 5"):
+    with pytest.raises(
+        InsufficientDataError,
+        match="temporal validation needs at least 400 eligible accounts, found 5",
+    ):
         temporal_validation(dataset, Config())

@@ -13,7 +13,9 @@ from milestone_discovery import stats
 def table_of(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """[[x&y, x&~y], [~x&y, ~x&~y]]: rows exposure 1/0, columns outcome 1/0 (statsmodels layout)."""
     x, y = np.asarray(x, bool), np.asarray(y, bool)
-    return np.array([[np.sum(x & y), np.sum(x & ~y)], [np.sum(~x & y), np.sum(~x & ~y)]], dtype=float)
+    return np.array(
+        [[np.sum(x & y), np.sum(x & ~y)], [np.sum(~x & y), np.sum(~x & ~y)]], dtype=float
+    )
 
 
 def random_flags(seed: int, n: int = 600, p: int = 6):
@@ -62,9 +64,13 @@ def test_odds_ratio_woolf_and_risk_ratio_katz_match_statsmodels(seed, alpha):
         assert t.min() > 0  # the no-zero-cell case: Woolf on the raw counts
         ref = Table2x2(t, shift_zeros=False)
         assert or_[j] == pytest.approx(ref.oddsratio, rel=1e-12)
-        np.testing.assert_allclose([or_low[j], or_high[j]], ref.oddsratio_confint(alpha), rtol=1e-12)
+        np.testing.assert_allclose(
+            [or_low[j], or_high[j]], ref.oddsratio_confint(alpha), rtol=1e-12
+        )
         assert rr[j] == pytest.approx(ref.riskratio, rel=1e-12)
-        np.testing.assert_allclose([rr_low[j], rr_high[j]], ref.riskratio_confint(alpha), rtol=1e-12)
+        np.testing.assert_allclose(
+            [rr_low[j], rr_high[j]], ref.riskratio_confint(alpha), rtol=1e-12
+        )
 
 
 def test_odds_ratio_adds_half_to_every_cell_of_a_table_with_a_zero():
@@ -140,11 +146,17 @@ def test_mantel_haenszel_matches_statsmodels(seed):
     mh = stats.mantel_haenszel(x, y, strata)
     assert list(mh.columns) == ["or_mh", "or_low", "or_high", "p_value", "informative_strata"]
     for j in range(x.shape[1]):
-        st = StratifiedTable([table_of(x[strata == s, j], y[strata == s]) for s in np.unique(strata)])
+        st = StratifiedTable(
+            [table_of(x[strata == s, j], y[strata == s]) for s in np.unique(strata)]
+        )
         row = mh.iloc[j]
         assert row["or_mh"] == pytest.approx(st.oddsratio_pooled, rel=1e-10)
-        np.testing.assert_allclose([row["or_low"], row["or_high"]], st.oddsratio_pooled_confint(), rtol=1e-10)
-        assert row["p_value"] == pytest.approx(st.test_null_odds(correction=False).pvalue, rel=1e-8, abs=1e-14)
+        np.testing.assert_allclose(
+            [row["or_low"], row["or_high"]], st.oddsratio_pooled_confint(), rtol=1e-10
+        )
+        assert row["p_value"] == pytest.approx(
+            st.test_null_odds(correction=False).pvalue, rel=1e-8, abs=1e-14
+        )
     # the constant column in stratum s2 is not informative there
     assert mh["informative_strata"].tolist() == [4, 3, 4, 3]
 

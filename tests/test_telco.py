@@ -30,7 +30,9 @@ def test_services_that_go_with_staying_are_selected(telco):
     assert status["TechSupport"] == "selected"
 
 
-@pytest.mark.parametrize("feature", ["InternetService=Fiber optic", "PaymentMethod=Electronic check"])
+@pytest.mark.parametrize(
+    "feature", ["InternetService=Fiber optic", "PaymentMethod=Electronic check"]
+)
 def test_services_that_go_with_leaving_are_negative(telco, feature):
     study, _ = telco
     row = study.features.features.set_index("feature").loc[feature]
@@ -40,7 +42,10 @@ def test_services_that_go_with_leaving_are_negative(telco, feature):
 
 def test_phone_service_is_ubiquitous(telco):
     study, _ = telco
-    assert study.features.features.set_index("feature").loc["PhoneService", "status"] == "dropped_ubiquitous"
+    assert (
+        study.features.features.set_index("feature").loc["PhoneService", "status"]
+        == "dropped_ubiquitous"
+    )
 
 
 def test_protection_category_is_a_maturity_category_that_lifts_retention(telco):
@@ -54,6 +59,8 @@ def test_wide_run_skips_dated_stages_and_says_why(telco):
     study, out = telco
     assert set(study.journey.skipped) == {"setup", "activation", "utilization"}
     assert (out / "framework.json").is_file()
-    assert study.framework.validation["temporal"]["skipped"].startswith("temporal validation needs signup dates")
+    assert study.framework.validation["temporal"]["skipped"].startswith(
+        "temporal validation needs signup dates"
+    )
     # features add to the contract-only baseline on held-out data
     assert study.framework.model["roc_auc_gain_vs_covariates"] > 0.03

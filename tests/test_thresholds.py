@@ -32,16 +32,19 @@ def planted_step(seed: int, n: int, kind: str, low: float = 0.35, high: float = 
 
 
 # ----------------------------------------------------------------------------- planted truth
-@pytest.mark.parametrize(("seed", "n", "kind"), [
-    (0, 600, "integer"),
-    (1, 1500, "integer"),
-    (2, 4000, "integer"),
-    (3, 1500, "integer"),
-    (0, 1500, "continuous"),
-    (1, 4000, "continuous"),
-    (2, 4000, "continuous"),
-    (4, 1500, "continuous"),
-])
+@pytest.mark.parametrize(
+    ("seed", "n", "kind"),
+    [
+        (0, 600, "integer"),
+        (1, 1500, "integer"),
+        (2, 4000, "integer"),
+        (3, 1500, "integer"),
+        (0, 1500, "continuous"),
+        (1, 4000, "continuous"),
+        (2, 4000, "continuous"),
+        (4, 1500, "continuous"),
+    ],
+)
 def test_recovers_planted_step(seed, n, kind):
     metric, outcome = planted_step(seed, n, kind)
     scan = scan_thresholds(metric, outcome, random_state=seed)
@@ -67,7 +70,9 @@ def test_chosen_statistics_agree_with_direct_computation():
     scan = scan_thresholds(metric, outcome, n_bootstrap=20)
     sel = split_halves(outcome, 0)
     # the threshold is chosen on the selection half ...
-    assert scan.phi == pytest.approx(stats.phi_coefficient(metric[sel] >= scan.threshold, outcome[sel])[0])
+    assert scan.phi == pytest.approx(
+        stats.phi_coefficient(metric[sel] >= scan.threshold, outcome[sel])[0]
+    )
     # ... and every rate and the lift are measured on the other half
     metric_sel = metric[sel]
     metric, outcome = metric[~sel], outcome[~sel]
@@ -120,7 +125,9 @@ def test_min_share_keeps_a_tiny_group_from_being_chosen(seed):
     assert 0.05 <= scan.share_above <= 0.95
     assert scan.ci[1] < 500.0  # no bootstrap resample chose it either
     t = scan.table
-    np.testing.assert_array_equal(t["eligible"], (t["share_above"] >= 0.05) & (1 - t["share_above"] >= 0.05))
+    np.testing.assert_array_equal(
+        t["eligible"], (t["share_above"] >= 0.05) & (1 - t["share_above"] >= 0.05)
+    )
     assert not t.loc[t["threshold"] == 500.0, "eligible"].any()
 
 
@@ -128,26 +135,38 @@ def test_min_share_keeps_a_tiny_group_from_being_chosen(seed):
 @pytest.mark.parametrize("value", [True, False])
 def test_single_outcome_class_is_an_error(value):
     metric = np.arange(50, dtype=float)
-    with pytest.raises(InsufficientDataError, match=r"retained: a single outcome class among the 25 accounts of the selection half \(50 in all\)"):
+    with pytest.raises(
+        InsufficientDataError,
+        match=r"retained: a single outcome class among the 25 accounts of the selection half \(50 in all\)",
+    ):
         scan_thresholds(metric, np.full(50, value), outcome_name="retained")
 
 
-@pytest.mark.parametrize(("metric", "kwargs"), [
-    (np.r_[np.zeros(99), 1.0], {}),  # only 1% above the only candidate
-    (np.r_[np.zeros(80), np.ones(20)], {"min_share": 0.3}),
-    (np.arange(100, dtype=float), {"candidates": [99.0, 200.0]}),
-])
+@pytest.mark.parametrize(
+    ("metric", "kwargs"),
+    [
+        (np.r_[np.zeros(99), 1.0], {}),  # only 1% above the only candidate
+        (np.r_[np.zeros(80), np.ones(20)], {"min_share": 0.3}),
+        (np.arange(100, dtype=float), {"candidates": [99.0, 200.0]}),
+    ],
+)
 def test_no_eligible_candidate_is_an_error(metric, kwargs):
     outcome = np.arange(len(metric)) % 2 == 0
-    with pytest.raises(InsufficientDataError, match=r"logins: no threshold leaves at least \d+% of the 50 accounts \(selection half\) on each side"):
+    with pytest.raises(
+        InsufficientDataError,
+        match=r"logins: no threshold leaves at least \d+% of the 50 accounts \(selection half\) on each side",
+    ):
         scan_thresholds(metric, outcome, metric_name="logins", **kwargs)
 
 
-@pytest.mark.parametrize(("metric", "outcome", "match"), [
-    ([1.0, np.nan, 3.0], [True, False, True], "logins: metric has missing or infinite values"),
-    ([1.0, np.inf, 3.0], [True, False, True], "logins: metric has missing or infinite values"),
-    ([1.0, 2.0, 3.0], [True, False], "same length"),
-])
+@pytest.mark.parametrize(
+    ("metric", "outcome", "match"),
+    [
+        ([1.0, np.nan, 3.0], [True, False, True], "logins: metric has missing or infinite values"),
+        ([1.0, np.inf, 3.0], [True, False, True], "logins: metric has missing or infinite values"),
+        ([1.0, 2.0, 3.0], [True, False], "same length"),
+    ],
+)
 def test_bad_metric_is_a_value_error(metric, outcome, match):
     with pytest.raises(ValueError, match=match):
         scan_thresholds(metric, outcome, metric_name="logins")
@@ -165,8 +184,12 @@ def test_bootstrap_is_determined_by_random_state():
     a = scan_thresholds(metric, outcome, n_bootstrap=100, random_state=4)
     b = scan_thresholds(metric, outcome, n_bootstrap=100, random_state=4)
     assert (a.ci, a.bootstrap_agreement) == (b.ci, b.bootstrap_agreement)
-    others = {(s.ci, s.bootstrap_agreement) for s in
-              (scan_thresholds(metric, outcome, n_bootstrap=100, random_state=r) for r in range(5))}
+    others = {
+        (s.ci, s.bootstrap_agreement)
+        for s in (
+            scan_thresholds(metric, outcome, n_bootstrap=100, random_state=r) for r in range(5)
+        )
+    }
     assert len(others) > 1  # the seed does reach the bootstrap
     # the same seed gives the same split, hence the same threshold, with or without bootstrap
     assert scan_thresholds(metric, outcome, n_bootstrap=0, random_state=4).threshold == a.threshold
@@ -187,8 +210,17 @@ def test_table_columns_and_monotone_share():
     sel = split_halves(outcome, 0)
     metric, outcome = metric[sel], outcome[sel]  # the scan is on the selection half
     t = scan.table
-    assert list(t.columns) == ["threshold", "share_above", "phi", "rate_above", "rate_below", "lift",
-                               "ppv", "sensitivity", "eligible"]
+    assert list(t.columns) == [
+        "threshold",
+        "share_above",
+        "phi",
+        "rate_above",
+        "rate_below",
+        "lift",
+        "ppv",
+        "sensitivity",
+        "eligible",
+    ]
     assert t["threshold"].is_monotonic_increasing and t["threshold"].is_unique
     assert (np.diff(t["share_above"]) <= 0).all()
     assert (t["sensitivity"].diff().dropna() <= 0).all()
@@ -209,7 +241,9 @@ def test_explicit_candidates_are_used_sorted_and_deduplicated():
 
 def test_summary_is_json_ready():
     metric, outcome = planted_step(2, 700, "continuous")
-    s = scan_thresholds(metric, outcome, n_bootstrap=20, metric_name="a<b>", outcome_name="kept").summary()
+    s = scan_thresholds(
+        metric, outcome, n_bootstrap=20, metric_name="a<b>", outcome_name="kept"
+    ).summary()
     json.dumps(s, allow_nan=False)
     assert s["n_accounts"] == 700
     assert s["threshold_ci"][0] <= s["threshold"] <= s["threshold_ci"][1]
@@ -223,12 +257,18 @@ def test_repr_html_escapes_names():
 
 
 # ----------------------------------------------------------------------------- candidates
-@pytest.mark.parametrize(("values", "expected"), [
-    ([3, 1, 2, 2, 1], [2, 3]),  # every distinct value but the smallest (">= min" puts everyone above)
-    ([5, 5, 5], [5]),
-    ([0, 1, np.nan, np.inf, 1], [1]),  # non-finite values ignored
-    ([], []),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            [3, 1, 2, 2, 1],
+            [2, 3],
+        ),  # every distinct value but the smallest (">= min" puts everyone above)
+        ([5, 5, 5], [5]),
+        ([0, 1, np.nan, np.inf, 1], [1]),  # non-finite values ignored
+        ([], []),
+    ],
+)
 def test_candidate_thresholds_small(values, expected):
     assert candidate_thresholds(np.asarray(values, dtype=float)).tolist() == expected
 
@@ -258,17 +298,25 @@ def gradual(seed: int, n: int):
 def test_shape_tells_step_gradual_and_none_apart(seed):
     rng = np.random.default_rng(100 + seed)
     n = 6000
-    assert scan_thresholds(*planted_step(seed, n, "continuous"), n_bootstrap=0, random_state=seed).shape == "step"
+    assert (
+        scan_thresholds(
+            *planted_step(seed, n, "continuous"), n_bootstrap=0, random_state=seed
+        ).shape
+        == "step"
+    )
     assert scan_thresholds(*gradual(seed, n), n_bootstrap=0, random_state=seed).shape == "gradual"
     noise = rng.gamma(2.0, 30.0, n), rng.random(n) < 0.6
     assert scan_thresholds(*noise, n_bootstrap=0, random_state=seed).shape == "none"
 
 
-@pytest.mark.parametrize(("levels", "steps", "expected"), [
-    ([0.3, 0.4, 0.5, 0.6, 0.7, 0.8], None, "gradual"),  # linear trend in a count: no step
-    ([0.3, 0.35, 0.4, 0.7, 0.75, 0.8], 3, "step"),
-    ([0.5] * 6, None, "none"),
-])
+@pytest.mark.parametrize(
+    ("levels", "steps", "expected"),
+    [
+        ([0.3, 0.4, 0.5, 0.6, 0.7, 0.8], None, "gradual"),  # linear trend in a count: no step
+        ([0.3, 0.35, 0.4, 0.7, 0.75, 0.8], 3, "step"),
+        ([0.5] * 6, None, "none"),
+    ],
+)
 def test_shape_on_a_count_with_few_levels(levels, steps, expected):
     rng = np.random.default_rng(1)
     count = rng.integers(0, 6, 8000)

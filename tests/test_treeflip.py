@@ -40,7 +40,12 @@ FORESTS = {
     "default": {},
     "max_depth": {"max_depth": 4},
     "balanced": {"class_weight": "balanced", "min_samples_leaf": 5},
-    "study-like": {"max_depth": 10, "min_samples_leaf": 20, "class_weight": "balanced", "max_features": "sqrt"},
+    "study-like": {
+        "max_depth": 10,
+        "min_samples_leaf": 20,
+        "class_weight": "balanced",
+        "max_features": "sqrt",
+    },
     "bootstrap_off": {"bootstrap": False, "max_features": 3},
 }
 
@@ -50,7 +55,9 @@ FORESTS = {
 @pytest.mark.parametrize("seed", [0, 1])
 def test_flipped_predictions_equal_predict_proba_on_flipped_data(seed, forest, n_continuous):
     X, y = make_data(seed, n_continuous=n_continuous)
-    model = RandomForestClassifier(n_estimators=25, random_state=seed, n_jobs=1, **FORESTS[forest]).fit(X, y)
+    model = RandomForestClassifier(
+        n_estimators=25, random_state=seed, n_jobs=1, **FORESTS[forest]
+    ).fit(X, y)
     columns = list(range(N_FLAGS))
     got = flipped_predictions(model, X, columns)
     expected = brute_force(model, X, columns)
@@ -69,8 +76,12 @@ def test_subset_of_columns_in_any_order_and_base_equals_predict_proba():
     np.testing.assert_allclose(got, brute_force(model, X, columns), rtol=0, atol=1e-9)
     # new rows the forest never saw
     X_new, _ = make_data(99, n=200, n_continuous=2)
-    np.testing.assert_allclose(flipped_predictions(model, X_new, columns),
-                               brute_force(model, X_new, columns), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        flipped_predictions(model, X_new, columns),
+        brute_force(model, X_new, columns),
+        rtol=0,
+        atol=1e-9,
+    )
 
 
 def test_flag_never_used_by_the_forest_changes_nothing():
@@ -87,8 +98,9 @@ def importance_case():
     """A fitted forest and held-out rows: flag 0 planted strong, flag 3 planted negative, flag 5 pure noise."""
     X, y = make_data(7, n=3000, n_continuous=1)
     train, test = slice(0, 2000), slice(2000, 3000)
-    model = RandomForestClassifier(n_estimators=60, max_depth=6, min_samples_leaf=30, random_state=0,
-                                   n_jobs=1).fit(X[train], y[train])
+    model = RandomForestClassifier(
+        n_estimators=60, max_depth=6, min_samples_leaf=30, random_state=0, n_jobs=1
+    ).fit(X[train], y[train])
     return model, X[test], y[test]
 
 
@@ -121,7 +133,12 @@ def test_expected_importance_matches_monte_carlo_permutation(importance_case):
         p = model.predict_proba(copies.reshape(-1, X.shape[1]))[:, 1].reshape(n_repeats, -1)
         drops = np.array([log_loss(y, p[r], labels=[0, 1]) - base_loss for r in range(n_repeats)])
         se = drops.std(ddof=1) / np.sqrt(n_repeats)
-        assert exact[k] == pytest.approx(drops.mean(), abs=4 * se + 1e-4), (j, exact[k], drops.mean(), se)
+        assert exact[k] == pytest.approx(drops.mean(), abs=4 * se + 1e-4), (
+            j,
+            exact[k],
+            drops.mean(),
+            se,
+        )
 
 
 def test_expected_importance_equals_formula(importance_case):

@@ -10,7 +10,9 @@ import pytest
 from milestone_discovery import Config, ConfigError, DataValidationError, load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-TELCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "telco_customer_churn.csv"
+TELCO = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "telco_customer_churn.csv"
+)
 
 BASE_TOML = """
 [wide]
@@ -27,16 +29,18 @@ size = "Employees"
 
 def base_wide() -> pd.DataFrame:
     """Six customers; every yes/no spelling appears; planted truth in the tests below."""
-    return pd.DataFrame({
-        "cust": ["c01", "c02", "c03", "c04", "c05", "c06"],
-        "Chat": ["Yes", "no", "1", "0", "TRUE", "false"],
-        "Bots": ["y", "N", "t", "F", "1.0", "0.0"],
-        "Backup": ["Yes", "No internet service", "No", "Yes", "No internet service", "No"],
-        "Internet": ["DSL", "Fiber optic", "No", "DSL", "Fiber optic", "DSL"],
-        "Contract": ["Monthly", "Yearly", "Monthly", "Monthly", "Two year", "Yearly"],
-        "Employees": [5, 20, 3, 100, 8, 40],
-        "Churn": ["Yes", "No", "No", "yes", "No", "No"],
-    })
+    return pd.DataFrame(
+        {
+            "cust": ["c01", "c02", "c03", "c04", "c05", "c06"],
+            "Chat": ["Yes", "no", "1", "0", "TRUE", "false"],
+            "Bots": ["y", "N", "t", "F", "1.0", "0.0"],
+            "Backup": ["Yes", "No internet service", "No", "Yes", "No internet service", "No"],
+            "Internet": ["DSL", "Fiber optic", "No", "DSL", "Fiber optic", "DSL"],
+            "Contract": ["Monthly", "Yearly", "Monthly", "Monthly", "Two year", "Yearly"],
+            "Employees": [5, 20, 3, 100, 8, 40],
+            "Churn": ["Yes", "No", "No", "yes", "No", "No"],
+        }
+    )
 
 
 @pytest.fixture
@@ -118,7 +122,11 @@ def test_wide_parquet_with_bool_and_int_flags(write_wide):
     frame["Chat"] = [True, False, True, False, True, False]
     frame["Bots"] = [1, 0, 1, 0, 1, 0]
     ds = load(write_wide, frame, fmt="parquet")
-    assert ds.flags["Chat"].tolist() == ds.flags["Bots"].tolist() == [True, False, True, False, True, False]
+    assert (
+        ds.flags["Chat"].tolist()
+        == ds.flags["Bots"].tolist()
+        == [True, False, True, False, True, False]
+    )
 
 
 def test_ids_keep_leading_zeros(write_wide):
@@ -141,39 +149,86 @@ def same(frame):
 
 
 BAD_WIDE = [
-    ("unrecognised flag value", set_value("Chat", 2, "maybe"), BASE_TOML,
-     r"table 'customers', column 'Chat': flag values not recognised as yes/no: \['maybe'\]"),
-    ("no false_values for 'No internet service'", same,
-     BASE_TOML.replace('false_values = ["No internet service"]\n', ""),
-     r"table 'customers', column 'Backup': flag values not recognised as yes/no: \['No internet service'\]"),
-    ("duplicate id", set_value("cust", 3, "c01"), BASE_TOML,
-     r"table 'customers', column 'cust': duplicate or missing account id \(2 rows\)"),
-    ("missing id", set_value("cust", 3, None), BASE_TOML,
-     r"table 'customers', column 'cust': duplicate or missing account id \(1 row\)"),
-    ("blank id", set_value("cust", 3, "  "), BASE_TOML,
-     r"table 'customers', column 'cust': duplicate or missing account id \(1 row\)"),
-    ("flag column missing", same, BASE_TOML.replace('"Backup"]', '"Backup", "Streaming"]'),
-     r"table 'customers', column 'Streaming': column\(s\) named in the config's \[wide\] section not found"),
-    ("outcome column missing", same, BASE_TOML.replace('outcome = "Churn"', 'outcome = "Churned"'),
-     r"table 'customers', column 'Churned': column\(s\) named in the config's \[wide\] section not found"),
-    ("outcome with an extra value", set_value("Churn", 1, "Maybe"), BASE_TOML,
-     r"table 'customers', column 'Churn': outcome has several values besides the churned ones "
-     r"\['Yes'\]: \['maybe', 'no'\]"),
-    ("missing outcome", set_value("Churn", 1, None), BASE_TOML,
-     r"table 'customers', column 'Churn': missing outcome values"),
-    ("missing level to expand", set_value("Internet", 0, None), BASE_TOML,
-     r"table 'customers', column 'Internet': missing values in a column to expand"),
-    ("size not positive", set_value("Employees", 0, 0), BASE_TOML,
-     r"table 'customers', column 'Employees': company_size must be a positive number"),
-    ("catalog names an unknown feature", same, BASE_TOML + '\n[wide.catalog]\nChatt = "channels"\n',
-     r"table 'customers', column 'Chatt': \[wide.catalog\] names features that are not flag columns"),
-    ("empty table", lambda frame: frame.iloc[0:0], BASE_TOML,
-     r"table 'customers': table is empty"),
+    (
+        "unrecognised flag value",
+        set_value("Chat", 2, "maybe"),
+        BASE_TOML,
+        r"table 'customers', column 'Chat': flag values not recognised as yes/no: \['maybe'\]",
+    ),
+    (
+        "no false_values for 'No internet service'",
+        same,
+        BASE_TOML.replace('false_values = ["No internet service"]\n', ""),
+        r"table 'customers', column 'Backup': flag values not recognised as yes/no: \['No internet service'\]",
+    ),
+    (
+        "duplicate id",
+        set_value("cust", 3, "c01"),
+        BASE_TOML,
+        r"table 'customers', column 'cust': duplicate or missing account id \(2 rows\)",
+    ),
+    (
+        "missing id",
+        set_value("cust", 3, None),
+        BASE_TOML,
+        r"table 'customers', column 'cust': duplicate or missing account id \(1 row\)",
+    ),
+    (
+        "blank id",
+        set_value("cust", 3, "  "),
+        BASE_TOML,
+        r"table 'customers', column 'cust': duplicate or missing account id \(1 row\)",
+    ),
+    (
+        "flag column missing",
+        same,
+        BASE_TOML.replace('"Backup"]', '"Backup", "Streaming"]'),
+        r"table 'customers', column 'Streaming': column\(s\) named in the config's \[wide\] section not found",
+    ),
+    (
+        "outcome column missing",
+        same,
+        BASE_TOML.replace('outcome = "Churn"', 'outcome = "Churned"'),
+        r"table 'customers', column 'Churned': column\(s\) named in the config's \[wide\] section not found",
+    ),
+    (
+        "outcome with an extra value",
+        set_value("Churn", 1, "Maybe"),
+        BASE_TOML,
+        r"table 'customers', column 'Churn': outcome has several values besides the churned ones "
+        r"\['Yes'\]: \['maybe', 'no'\]",
+    ),
+    (
+        "missing outcome",
+        set_value("Churn", 1, None),
+        BASE_TOML,
+        r"table 'customers', column 'Churn': missing outcome values",
+    ),
+    (
+        "missing level to expand",
+        set_value("Internet", 0, None),
+        BASE_TOML,
+        r"table 'customers', column 'Internet': missing values in a column to expand",
+    ),
+    (
+        "size not positive",
+        set_value("Employees", 0, 0),
+        BASE_TOML,
+        r"table 'customers', column 'Employees': company_size must be a positive number",
+    ),
+    (
+        "catalog names an unknown feature",
+        same,
+        BASE_TOML + '\n[wide.catalog]\nChatt = "channels"\n',
+        r"table 'customers', column 'Chatt': \[wide.catalog\] names features that are not flag columns",
+    ),
+    ("empty table", lambda frame: frame.iloc[0:0], BASE_TOML, r"table 'customers': table is empty"),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "toml", "message"), [c[1:] for c in BAD_WIDE],
-                         ids=[c[0] for c in BAD_WIDE])
+@pytest.mark.parametrize(
+    ("mutate", "toml", "message"), [c[1:] for c in BAD_WIDE], ids=[c[0] for c in BAD_WIDE]
+)
 def test_bad_wide_table_names_table_column_and_rule(write_wide, mutate, toml, message):
     with pytest.raises(DataValidationError, match=message) as info:
         load(write_wide, mutate(base_wide()), toml)
@@ -184,7 +239,9 @@ def test_catalog_becomes_the_feature_catalog(write_wide):
     toml = BASE_TOML + '\n[wide.catalog]\nChat = "channels"\n"Internet=DSL" = "internet"\n'
     ds = load(write_wide, toml=toml)
     assert ds.feature_catalog.set_index("feature")["category"].to_dict() == {
-        "Chat": "channels", "Internet=DSL": "internet"}
+        "Chat": "channels",
+        "Internet=DSL": "internet",
+    }
 
 
 def test_single_file_without_wide_config_is_a_config_error(write_wide):
@@ -215,7 +272,9 @@ def test_telco_table_loads():
     assert set(ds.feature_catalog["feature"]) == set(ds.flags.columns)
 
 
-
 def test_skip_levels_drop_absence_levels_of_expanded_columns(write_wide):
     ds = load(write_wide, toml=BASE_TOML + 'skip_levels = ["no"]\n')
-    assert sorted(c for c in ds.flags.columns if c.startswith("Internet=")) == ["Internet=DSL", "Internet=Fiber optic"]
+    assert sorted(c for c in ds.flags.columns if c.startswith("Internet=")) == [
+        "Internet=DSL",
+        "Internet=Fiber optic",
+    ]

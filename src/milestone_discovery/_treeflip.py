@@ -70,8 +70,14 @@ def _packed_trees(forest):
         values.append(value[:, 1] / value.sum(axis=1))
         roots.append(offset)
         offset += t.node_count
-    return (np.concatenate(lefts), np.concatenate(rights), np.concatenate(features),
-            np.concatenate(thresholds), np.concatenate(values), np.asarray(roots, dtype=np.int64))
+    return (
+        np.concatenate(lefts),
+        np.concatenate(rights),
+        np.concatenate(features),
+        np.concatenate(thresholds),
+        np.concatenate(values),
+        np.asarray(roots, dtype=np.int64),
+    )
 
 
 def forest_predictions(forest, X: np.ndarray, columns) -> tuple[np.ndarray, np.ndarray]:

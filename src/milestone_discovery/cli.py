@@ -28,14 +28,28 @@ def _load_config(path: str | None, seed: int | None = None):
 def _setup_synth(p: argparse.ArgumentParser) -> None:
     from .synth import scenario_names
 
-    p.add_argument("--accounts", type=int, default=None,
-                   help="number of accounts (default: the scenario's, 3000; 2000 for 'small')")
+    p.add_argument(
+        "--accounts",
+        type=int,
+        default=None,
+        help="number of accounts (default: the scenario's, 3000; 2000 for 'small')",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--as-of", default="2026-06-30", help="snapshot date of the data (default 2026-06-30)")
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv", help="file format (default csv)")
-    p.add_argument("--scenario", default="default", metavar="NAME",
-                   help="planted-truth preset: " + ", ".join(scenario_names()) + " (default: default)")
-    p.add_argument("--list-scenarios", action="store_true", help="describe the scenario presets and exit")
+    p.add_argument(
+        "--as-of", default="2026-06-30", help="snapshot date of the data (default 2026-06-30)"
+    )
+    p.add_argument(
+        "--format", choices=["csv", "parquet"], default="csv", help="file format (default csv)"
+    )
+    p.add_argument(
+        "--scenario",
+        default="default",
+        metavar="NAME",
+        help="planted-truth preset: " + ", ".join(scenario_names()) + " (default: default)",
+    )
+    p.add_argument(
+        "--list-scenarios", action="store_true", help="describe the scenario presets and exit"
+    )
     p.add_argument("--out", help="output folder (required unless --list-scenarios)")
 
 
@@ -46,25 +60,37 @@ def _run_synth(args: argparse.Namespace) -> int:
         for sc in SCENARIOS.values():
             shape = "/".join(sc.shape[k] for k in ("activation", "utilization", "maturity"))
             print(f"{sc.name:<16} n={sc.default_n:<5} {shape:<24} {sc.summary}")
-        print("(shape: activation/utilization/maturity; see truth.json 'shape' and 'scenario_note')")
+        print(
+            "(shape: activation/utilization/maturity; see truth.json 'shape' and 'scenario_note')"
+        )
         return 0
     if not args.out:
         raise MilestoneError("--out is required (the folder to write the dataset to)")
     scenario = get_scenario(args.scenario)  # unknown name: a MilestoneError listing the valid names
     if args.accounts is not None and args.accounts < 1:
         raise MilestoneError("--accounts must be at least 1")
-    data = make_synthetic(n_accounts=args.accounts, seed=args.seed, as_of=args.as_of, scenario=scenario)
+    data = make_synthetic(
+        n_accounts=args.accounts, seed=args.seed, as_of=args.as_of, scenario=scenario
+    )
     out = data.write(args.out, fmt=args.format)
     truth = data.truth
-    print(f"wrote {truth['n_accounts']:,} synthetic accounts (scenario {scenario.name}, seed {args.seed}) to {out}")
-    for name, table in (("accounts", data.accounts), ("feature_usage", data.feature_usage),
-                        ("feature_catalog", data.feature_catalog), ("activity", data.activity),
-                        ("setup_steps", data.setup_steps)):
+    print(
+        f"wrote {truth['n_accounts']:,} synthetic accounts (scenario {scenario.name}, seed {args.seed}) to {out}"
+    )
+    for name, table in (
+        ("accounts", data.accounts),
+        ("feature_usage", data.feature_usage),
+        ("feature_catalog", data.feature_catalog),
+        ("activity", data.activity),
+        ("setup_steps", data.setup_steps),
+    ):
         print(f"  {name:<16} {len(table):>10,} rows")
     rate = truth["retention_rate"]
     n_drivers = sum(f["role"] == "driver" for f in truth["features"].values())
-    print(f"  planted: {n_drivers} drivers, shape {truth['shape']}, "
-          f"retention {'n/a' if rate is None else f'{rate:.1%}'} of eligible accounts")
+    print(
+        f"  planted: {n_drivers} drivers, shape {truth['shape']}, "
+        f"retention {'n/a' if rate is None else f'{rate:.1%}'} of eligible accounts"
+    )
     print(f"  planted truth: {Path(out) / 'truth.json'}")
     return 0
 
@@ -104,19 +130,35 @@ def _run_discover(args: argparse.Namespace) -> int:
     from .study import discover
 
     config = _load_config(args.config, args.seed)
-    study = discover(args.dataset, args.out, config, progress=not args.quiet, report=not args.no_report,
-                     command=sys.argv[:1] + [a for a in sys.argv[1:]])
+    study = discover(
+        args.dataset,
+        args.out,
+        config,
+        progress=not args.quiet,
+        report=not args.no_report,
+        command=sys.argv[:1] + [a for a in sys.argv[1:]],
+    )
     fw = study.framework
     out = Path(args.out)
-    print(f"study of {study.population.n_eligible:,} eligible accounts "
-          f"(retention {study.population.retention_rate:.1%}); {len(study.features.selected)} features selected")
+    print(
+        f"study of {study.population.n_eligible:,} eligible accounts "
+        f"(retention {study.population.retention_rate:.1%}); {len(study.features.selected)} features selected"
+    )
     for cat in fw.maturity["categories"]:
-        print(f"  {cat['name']}: mature with >= {cat.get('min_features')} of {len(cat['features'])} features")
-    print(f"  mature overall: >= {fw.min_categories} categories ({study.maturity.share_mature:.1%} of accounts)")
+        print(
+            f"  {cat['name']}: mature with >= {cat.get('min_features')} of {len(cat['features'])} features"
+        )
+    print(
+        f"  mature overall: >= {fw.min_categories} categories ({study.maturity.share_mature:.1%} of accounts)"
+    )
     if fw.activation:
-        print(f"  activation: >= {fw.activation['threshold']:g} {fw.activation['metric']} in months 0-2")
+        print(
+            f"  activation: >= {fw.activation['threshold']:g} {fw.activation['metric']} in months 0-2"
+        )
     if fw.utilization:
-        print(f"  utilization: >= {fw.utilization['per_seat_threshold']:.4g} {fw.utilization['metric']} per seat per month")
+        print(
+            f"  utilization: >= {fw.utilization['per_seat_threshold']:.4g} {fw.utilization['metric']} per seat per month"
+        )
     if fw.setup and fw.setup.get("steps"):
         print(f"  setup checklist: {', '.join(fw.setup['steps'])}")
     for stage, why in study.journey.skipped.items():
@@ -188,20 +230,47 @@ def _run_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     path = write_report(args.run, args.out)
-    print(f"wrote the report of {args.run} ({path.stat().st_size / 1e6:.1f} MB, self-contained): {path}")
+    print(
+        f"wrote the report of {args.run} ({path.stat().st_size / 1e6:.1f} MB, self-contained): {path}"
+    )
     return 0
 
 
 # ----------------------------------------------------------------------------- entry point
 #: name -> (help, add arguments, run(args) -> exit code)
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
-    "synth": ("write a synthetic dataset with planted truth (truth.json)", _setup_synth, _run_synth),
-    "validate": ("check a dataset against the input contract and summarise it", _setup_validate, _run_validate),
-    "discover": ("run the study and write framework.json, features.csv, accounts.csv, report.html, run.json",
-                 _setup_discover, _run_discover),
-    "score": ("apply a saved framework.json to a dataset without refitting", _setup_score, _run_score),
-    "compare": ("compare two runs: features, thresholds and lifts that moved", _setup_compare, _run_compare),
-    "report": ("rebuild the self-contained HTML report of a run folder (no refitting)", _setup_report, _run_report),
+COMMANDS: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {
+    "synth": (
+        "write a synthetic dataset with planted truth (truth.json)",
+        _setup_synth,
+        _run_synth,
+    ),
+    "validate": (
+        "check a dataset against the input contract and summarise it",
+        _setup_validate,
+        _run_validate,
+    ),
+    "discover": (
+        "run the study and write framework.json, features.csv, accounts.csv, report.html, run.json",
+        _setup_discover,
+        _run_discover,
+    ),
+    "score": (
+        "apply a saved framework.json to a dataset without refitting",
+        _setup_score,
+        _run_score,
+    ),
+    "compare": (
+        "compare two runs: features, thresholds and lifts that moved",
+        _setup_compare,
+        _run_compare,
+    ),
+    "report": (
+        "rebuild the self-contained HTML report of a run folder (no refitting)",
+        _setup_report,
+        _run_report,
+    ),
 }
 
 

@@ -212,10 +212,14 @@ class JourneyConfig:
 
     def validate(self) -> None:
         if len(self.utilization_months) != 2:
-            raise ConfigError("journey: utilization_months must be [first, last] with first <= last")
+            raise ConfigError(
+                "journey: utilization_months must be [first, last] with first <= last"
+            )
         lo, hi = self.utilization_months
         if not 0 <= lo <= hi:
-            raise ConfigError("journey: utilization_months must be [first, last] with first <= last")
+            raise ConfigError(
+                "journey: utilization_months must be [first, last] with first <= last"
+            )
 
 
 @dataclass
@@ -304,9 +308,13 @@ class Config:
             if name == "columns":
                 kwargs[name] = _columns_from_dict(value, source)
             else:
-                klass = {"study": StudyConfig, "features": FeatureConfig,
-                         "maturity": MaturityConfig, "journey": JourneyConfig,
-                         "wide": WideConfig}[name]
+                klass = {
+                    "study": StudyConfig,
+                    "features": FeatureConfig,
+                    "maturity": MaturityConfig,
+                    "journey": JourneyConfig,
+                    "wide": WideConfig,
+                }[name]
                 kwargs[name] = _dataclass_from_dict(klass, value, f"{source} [{name}]")
         return cls(**kwargs)
 
@@ -352,7 +360,7 @@ def _columns_from_dict(value: Any, source: str) -> dict[str, dict[str, str]]:
                 f"{source} [columns.{table}]: unknown table; known tables: {sorted(TABLE_COLUMNS)}"
             )
         if not isinstance(mapping, dict):
-            raise ConfigError(f"{source} [columns.{table}]: expected standard_name = \"your_name\"")
+            raise ConfigError(f'{source} [columns.{table}]: expected standard_name = "your_name"')
         required, optional = TABLE_COLUMNS[table]
         known = set(required) | set(optional)
         # activity carries any numeric metric: renaming a metric is allowed too.
@@ -380,7 +388,9 @@ def _dataclass_from_dict(klass: type, value: Any, where: str) -> Any:
         expected = getattr(defaults, key)
         if isinstance(expected, bool) or expected is None or key == "as_of":
             continue
-        if isinstance(expected, (int, float)) and (isinstance(val, bool) or not isinstance(val, (int, float))):
+        if isinstance(expected, (int, float)) and (
+            isinstance(val, bool) or not isinstance(val, (int, float))
+        ):
             raise ConfigError(f"{where}: '{key}' must be a number, got {val!r}")
         if isinstance(expected, int) and isinstance(val, float):
             if not val.is_integer():

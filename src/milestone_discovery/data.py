@@ -33,9 +33,14 @@ _DATE_COLUMNS = {
     "activity": ("month",),
     "setup_steps": ("completed_at",),
 }
-_NULLABLE = {("accounts", "churn_date"), ("accounts", "plan"), ("accounts", "expansion"),
-             ("feature_usage", "uses"), ("feature_catalog", "description"),
-             ("feature_catalog", "hypothesis")}
+_NULLABLE = {
+    ("accounts", "churn_date"),
+    ("accounts", "plan"),
+    ("accounts", "expansion"),
+    ("feature_usage", "uses"),
+    ("feature_catalog", "description"),
+    ("feature_catalog", "hypothesis"),
+}
 _TRUE = {"1", "1.0", "true", "t", "yes", "y"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n"}
 
@@ -107,9 +112,15 @@ class Dataset:
     def subset(self, account_ids) -> Dataset:
         """A copy restricted to the given accounts (every table filtered)."""
         keep = pd.Index(account_ids)
-        out = Dataset(accounts=self.accounts[self.accounts["account_id"].isin(keep)].reset_index(drop=True),
-                      feature_usage=None, as_of=self.as_of, feature_catalog=self.feature_catalog,
-                      kind=self.kind, source=self.source, notes=list(self.notes))
+        out = Dataset(
+            accounts=self.accounts[self.accounts["account_id"].isin(keep)].reset_index(drop=True),
+            feature_usage=None,
+            as_of=self.as_of,
+            feature_catalog=self.feature_catalog,
+            kind=self.kind,
+            source=self.source,
+            notes=list(self.notes),
+        )
         for name in ("feature_usage", "activity", "setup_steps"):
             table = getattr(self, name)
             if table is not None:
@@ -126,17 +137,25 @@ class Dataset:
             dates = [c for c in _DATE_COLUMNS.get(name, ()) if c in table.columns]
             lo = min((table[c].min() for c in dates if table[c].notna().any()), default=pd.NaT)
             hi = max((table[c].max() for c in dates if table[c].notna().any()), default=pd.NaT)
-            rows.append({
-                "table": name,
-                "rows": len(table),
-                "columns": ", ".join(map(str, table.columns)),
-                "first_date": None if pd.isna(lo) else lo.date().isoformat(),
-                "last_date": None if pd.isna(hi) else hi.date().isoformat(),
-            })
+            rows.append(
+                {
+                    "table": name,
+                    "rows": len(table),
+                    "columns": ", ".join(map(str, table.columns)),
+                    "first_date": None if pd.isna(lo) else lo.date().isoformat(),
+                    "last_date": None if pd.isna(hi) else hi.date().isoformat(),
+                }
+            )
         if self.flags is not None:
-            rows.append({"table": "flags (wide)", "rows": len(self.flags),
-                         "columns": f"{self.flags.shape[1]} features",
-                         "first_date": None, "last_date": None})
+            rows.append(
+                {
+                    "table": "flags (wide)",
+                    "rows": len(self.flags),
+                    "columns": f"{self.flags.shape[1]} features",
+                    "first_date": None,
+                    "last_date": None,
+                }
+            )
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
@@ -177,9 +196,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _find_table(folder: Path, name: str) -> Path | None:
-    found = [folder / f"{name}{ext}" for ext in (".csv", ".parquet") if (folder / f"{name}{ext}").is_file()]
+    found = [
+        folder / f"{name}{ext}"
+        for ext in (".csv", ".parquet")
+        if (folder / f"{name}{ext}").is_file()
+    ]
     if len(found) > 1:
-        raise DataValidationError([Problem(name, None, f"both {name}.csv and {name}.parquet exist; keep one")])
+        raise DataValidationError(
+            [Problem(name, None, f"both {name}.csv and {name}.parquet exist; keep one")]
+        )
     return found[0] if found else None
 
 
@@ -218,7 +243,9 @@ def load_dataset(path: str | Path, config: Config | None = None) -> Dataset:
 
         return load_wide(path, config)
     if config.wide is not None:
-        raise ConfigError(f"config has a [wide] section but {path} is a folder; pass the table file")
+        raise ConfigError(
+            f"config has a [wide] section but {path} is a folder; pass the table file"
+        )
     return _load_folder(path, config)
 
 
@@ -229,7 +256,13 @@ def _load_folder(folder: Path, config: Config) -> Dataset:
         file = _find_table(folder, name)
         if file is None:
             if name in REQUIRED_TABLES:
-                problems.append(Problem(name, None, f"required table missing: no {name}.csv or {name}.parquet in {folder}"))
+                problems.append(
+                    Problem(
+                        name,
+                        None,
+                        f"required table missing: no {name}.csv or {name}.parquet in {folder}",
+                    )
+                )
             continue
         raw[name] = read_table(file)
     if problems:
@@ -263,7 +296,9 @@ def _load_folder(folder: Path, config: Config) -> Dataset:
 
 
 # ----------------------------------------------------------------------------- per table
-def _typed_table(name: str, frame: pd.DataFrame, config: Config) -> tuple[pd.DataFrame | None, list[Problem]]:
+def _typed_table(
+    name: str, frame: pd.DataFrame, config: Config
+) -> tuple[pd.DataFrame | None, list[Problem]]:
     """Rename, check columns and convert types of one table."""
     required, optional = TABLE_COLUMNS[name]
     rename = {config.column(name, c): c for c in (*required, *optional)}
@@ -274,14 +309,24 @@ def _typed_table(name: str, frame: pd.DataFrame, config: Config) -> tuple[pd.Dat
     missing = [c for c in required if c not in frame.columns]
     if missing:
         user = [config.column(name, c) for c in missing]
-        problems.append(Problem(name, ", ".join(user), f"required column(s) missing; columns present: {list(frame.columns)}"))
+        problems.append(
+            Problem(
+                name,
+                ", ".join(user),
+                f"required column(s) missing; columns present: {list(frame.columns)}",
+            )
+        )
     if name != "activity":
         unknown = [c for c in frame.columns if c not in (*required, *optional)]
         if unknown:
-            problems.append(Problem(
-                name, ", ".join(unknown),
-                f"unknown column(s); expected {list(required) + list(optional)} "
-                f"(rename in [columns.{name}] of the config, or remove them)"))
+            problems.append(
+                Problem(
+                    name,
+                    ", ".join(unknown),
+                    f"unknown column(s); expected {list(required) + list(optional)} "
+                    f"(rename in [columns.{name}] of the config, or remove them)",
+                )
+            )
     if problems:
         return None, problems
     if frame.empty:
@@ -294,7 +339,9 @@ def _typed_table(name: str, frame: pd.DataFrame, config: Config) -> tuple[pd.Dat
         nullable = (name, col) in _NULLABLE
         if col in _DATE_COLUMNS.get(name, ()):
             out[col], found = _parse_dates(name, col, series, nullable, frame)
-        elif col in _INT_COLUMNS.get(name, ()) or (name == "activity" and col not in ("account_id", "month")):
+        elif col in _INT_COLUMNS.get(name, ()) or (
+            name == "activity" and col not in ("account_id", "month")
+        ):
             out[col], found = _parse_counts(name, col, series, nullable, frame)
         else:
             out[col], found = _parse_text(name, col, series, nullable, frame)
@@ -302,7 +349,9 @@ def _typed_table(name: str, frame: pd.DataFrame, config: Config) -> tuple[pd.Dat
     if not problems:
         problems += _table_rules(name, out)
     if problems:
-        return None, _in_user_names(problems, {std: user for user, std in rename.items() if user != std})
+        return None, _in_user_names(
+            problems, {std: user for user, std in rename.items() if user != std}
+        )
     return out, problems
 
 
@@ -351,10 +400,25 @@ def _parse_dates(table, col, series, nullable, frame):
     parsed = parsed.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
     problems = []
     if bad.any():
-        problems.append(Problem(table, col, "unparseable dates (expected ISO format, e.g. 2025-01-31)",
-                                _offending(_context(frame, col), bad), int(bad.sum())))
+        problems.append(
+            Problem(
+                table,
+                col,
+                "unparseable dates (expected ISO format, e.g. 2025-01-31)",
+                _offending(_context(frame, col), bad),
+                int(bad.sum()),
+            )
+        )
     if not nullable and missing.any():
-        problems.append(Problem(table, col, "missing dates", _offending(_context(frame, col), missing), int(missing.sum())))
+        problems.append(
+            Problem(
+                table,
+                col,
+                "missing dates",
+                _offending(_context(frame, col), missing),
+                int(missing.sum()),
+            )
+        )
     return parsed, problems
 
 
@@ -372,15 +436,31 @@ def _parse_counts(table, col, series, nullable, frame):
     problems = []
     context = _context(frame, col)
     if bad.any():
-        problems.append(Problem(table, col, "not a number", _offending(context, bad), int(bad.sum())))
+        problems.append(
+            Problem(table, col, "not a number", _offending(context, bad), int(bad.sum()))
+        )
     if missing.any() and not nullable and table != "activity":
-        problems.append(Problem(table, col, "missing values", _offending(context, missing), int(missing.sum())))
+        problems.append(
+            Problem(table, col, "missing values", _offending(context, missing), int(missing.sum()))
+        )
     negative = numbers < 0
     if negative.any():
-        problems.append(Problem(table, col, "negative counts", _offending(context, negative), int(negative.sum())))
+        problems.append(
+            Problem(
+                table, col, "negative counts", _offending(context, negative), int(negative.sum())
+            )
+        )
     fractional = numbers.notna() & (numbers != np.floor(numbers))
     if fractional.any():
-        problems.append(Problem(table, col, "counts must be whole numbers", _offending(context, fractional), int(fractional.sum())))
+        problems.append(
+            Problem(
+                table,
+                col,
+                "counts must be whole numbers",
+                _offending(context, fractional),
+                int(fractional.sum()),
+            )
+        )
     if problems:  # the values are not used; casting unparsed or fractional ones would fail
         return numbers, problems
     if table == "activity":
@@ -397,28 +477,62 @@ def _table_rules(name: str, t: pd.DataFrame) -> list[Problem]:
     def check(mask, column, rule, cols=None):
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
-            p.append(Problem(name, column, rule, _offending(t[cols] if cols else t, mask), int(mask.sum())))
+            p.append(
+                Problem(
+                    name, column, rule, _offending(t[cols] if cols else t, mask), int(mask.sum())
+                )
+            )
 
     if name == "accounts":
         check(t["account_id"].duplicated(keep=False), "account_id", "duplicate account_id")
-        check(t["seats"] < 1, "seats", "seats must be at least 1 (utilization is per purchased seat)")
+        check(
+            t["seats"] < 1, "seats", "seats must be at least 1 (utilization is per purchased seat)"
+        )
         check(t["company_size"] < 1, "company_size", "company_size (employees) must be at least 1")
-        check(t["churn_date"].notna() & (t["churn_date"] < t["signup_date"]), "churn_date", "churn_date before signup_date")
+        check(
+            t["churn_date"].notna() & (t["churn_date"] < t["signup_date"]),
+            "churn_date",
+            "churn_date before signup_date",
+        )
         if "expansion" in t:
-            check(t["expansion"].notna() & ~t["expansion"].isin([0, 1]), "expansion", "expansion must be 0 or 1")
+            check(
+                t["expansion"].notna() & ~t["expansion"].isin([0, 1]),
+                "expansion",
+                "expansion must be 0 or 1",
+            )
     elif name == "feature_usage":
-        check(t.duplicated(["account_id", "feature"], keep=False), "feature", "more than one row for the same account and feature (one row per account and feature, with its first use)")
+        check(
+            t.duplicated(["account_id", "feature"], keep=False),
+            "feature",
+            "more than one row for the same account and feature (one row per account and feature, with its first use)",
+        )
         if "uses" in t:
-            check(t["uses"].notna() & (t["uses"] < 1), "uses", "uses must be at least 1 on a usage row")
+            check(
+                t["uses"].notna() & (t["uses"] < 1),
+                "uses",
+                "uses must be at least 1 on a usage row",
+            )
     elif name == "feature_catalog":
         check(t["feature"].duplicated(keep=False), "feature", "feature listed more than once")
         if "hypothesis" in t:
-            check(t["hypothesis"].notna() & ~t["hypothesis"].isin(["basic", "mature"]), "hypothesis", "hypothesis must be 'basic' or 'mature'")
+            check(
+                t["hypothesis"].notna() & ~t["hypothesis"].isin(["basic", "mature"]),
+                "hypothesis",
+                "hypothesis must be 'basic' or 'mature'",
+            )
     elif name == "activity":
         check(t["month"].dt.day != 1, "month", "month must be the first day of a month")
-        check(t.duplicated(["account_id", "month"], keep=False), "month", "more than one row for the same account and month")
+        check(
+            t.duplicated(["account_id", "month"], keep=False),
+            "month",
+            "more than one row for the same account and month",
+        )
     elif name == "setup_steps":
-        check(t.duplicated(["account_id", "step"], keep=False), "step", "step completed more than once for the same account (keep the first completion)")
+        check(
+            t.duplicated(["account_id", "step"], keep=False),
+            "step",
+            "step completed more than once for the same account (keep the first completion)",
+        )
     return p
 
 
@@ -427,32 +541,63 @@ def _cross_table_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
     known = pd.Index(accounts["account_id"])
     signup = accounts.set_index("account_id")["signup_date"]
     problems: list[Problem] = []
-    for name, date_col in (("feature_usage", "first_used_at"), ("activity", "month"), ("setup_steps", "completed_at")):
+    for name, date_col in (
+        ("feature_usage", "first_used_at"),
+        ("activity", "month"),
+        ("setup_steps", "completed_at"),
+    ):
         t = tables.get(name)
         if t is None:
             continue
         unknown = ~t["account_id"].isin(known)
         if unknown.any():
-            problems.append(Problem(name, "account_id", "rows for accounts that are not in 'accounts'", _offending(t, unknown), int(unknown.sum())))
+            problems.append(
+                Problem(
+                    name,
+                    "account_id",
+                    "rows for accounts that are not in 'accounts'",
+                    _offending(t, unknown),
+                    int(unknown.sum()),
+                )
+            )
             continue
         start = signup.reindex(t["account_id"]).to_numpy()
         if name == "activity":  # a month row may start before the signup day, not before its month
             start = pd.DatetimeIndex(start).to_period("M").to_timestamp().to_numpy()
         early = t[date_col].to_numpy() < start
         if early.any():
-            problems.append(Problem(name, date_col, f"{date_col} before the account's signup_date", _offending(t, early), int(early.sum())))
+            problems.append(
+                Problem(
+                    name,
+                    date_col,
+                    f"{date_col} before the account's signup_date",
+                    _offending(t, early),
+                    int(early.sum()),
+                )
+            )
     catalog = tables.get("feature_catalog")
     if catalog is not None:
         used = set(tables["feature_usage"]["feature"])
         unknown = ~catalog["feature"].isin(used)
         if unknown.any():
-            problems.append(Problem("feature_catalog", "feature", "catalog names features that never appear in feature_usage", _offending(catalog, unknown), int(unknown.sum())))
+            problems.append(
+                Problem(
+                    "feature_catalog",
+                    "feature",
+                    "catalog names features that never appear in feature_usage",
+                    _offending(catalog, unknown),
+                    int(unknown.sum()),
+                )
+            )
     return problems
 
 
 def _latest_date(tables: dict[str, pd.DataFrame]) -> dt.date:
     latest = max(
-        t[c].max() for name, t in tables.items() for c in _DATE_COLUMNS.get(name, ()) if t[c].notna().any()
+        t[c].max()
+        for name, t in tables.items()
+        for c in _DATE_COLUMNS.get(name, ())
+        if t[c].notna().any()
     )
     return latest.date()
 
@@ -468,31 +613,52 @@ def _apply_as_of_and_churn(ds: Dataset) -> None:
     acc = ds.accounts
     late_signup = acc["signup_date"] > as_of
     if late_signup.any():
-        ds.notes.append(f"{int(late_signup.sum())} account(s) signed up after as_of {ds.as_of} and are ignored")
+        ds.notes.append(
+            f"{int(late_signup.sum())} account(s) signed up after as_of {ds.as_of} and are ignored"
+        )
         ds.accounts = acc = acc.loc[~late_signup].reset_index(drop=True)
     future_churn = acc["churn_date"] > as_of
     if future_churn.any():
         acc.loc[future_churn, "churn_date"] = pd.NaT
-        ds.notes.append(f"{int(future_churn.sum())} churn date(s) after as_of {ds.as_of} treated as still a customer at as_of")
+        ds.notes.append(
+            f"{int(future_churn.sum())} churn date(s) after as_of {ds.as_of} treated as still a customer at as_of"
+        )
     churn = acc.set_index("account_id")["churn_date"]
-    for name, date_col in (("feature_usage", "first_used_at"), ("activity", "month"), ("setup_steps", "completed_at")):
+    for name, date_col in (
+        ("feature_usage", "first_used_at"),
+        ("activity", "month"),
+        ("setup_steps", "completed_at"),
+    ):
         t = getattr(ds, name)
         if t is None:
             continue
         keep = t["account_id"].isin(acc["account_id"]).to_numpy()
         after_as_of = (t[date_col] > as_of).to_numpy() & keep
         churned_at = churn.reindex(t["account_id"]).to_numpy()
-        after_churn = keep & ~after_as_of & ~pd.isna(churned_at) & (t[date_col].to_numpy() > churned_at)
+        after_churn = (
+            keep & ~after_as_of & ~pd.isna(churned_at) & (t[date_col].to_numpy() > churned_at)
+        )
         if name == "activity":  # the churn month itself is still a month of activity
             month_of_churn = pd.DatetimeIndex(churned_at).to_period("M").to_timestamp().to_numpy()
-            after_churn = keep & ~after_as_of & ~pd.isna(churned_at) & (t[date_col].to_numpy() > month_of_churn)
+            after_churn = (
+                keep
+                & ~after_as_of
+                & ~pd.isna(churned_at)
+                & (t[date_col].to_numpy() > month_of_churn)
+            )
         n_dropped_accounts = int((~keep).sum())
         if after_as_of.any():
-            ds.notes.append(f"{name}: {int(after_as_of.sum())} row(s) dated after as_of {ds.as_of} ignored")
+            ds.notes.append(
+                f"{name}: {int(after_as_of.sum())} row(s) dated after as_of {ds.as_of} ignored"
+            )
         if after_churn.any():
-            ds.notes.append(f"{name}: {int(after_churn.sum())} row(s) dated after the account's churn_date ignored")
+            ds.notes.append(
+                f"{name}: {int(after_churn.sum())} row(s) dated after the account's churn_date ignored"
+            )
         if n_dropped_accounts:
-            ds.notes.append(f"{name}: {n_dropped_accounts} row(s) of accounts signed up after as_of ignored")
+            ds.notes.append(
+                f"{name}: {n_dropped_accounts} row(s) of accounts signed up after as_of ignored"
+            )
         drop = ~keep | after_as_of | after_churn
         if drop.any():
             setattr(ds, name, t.loc[~drop].reset_index(drop=True))

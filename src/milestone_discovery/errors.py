@@ -78,7 +78,11 @@ class Problem:
             return head
         shown = self.rows.to_string(max_colwidth=40)
         body = "\n".join("    " + line for line in shown.splitlines())
-        more = "" if self.n_rows <= len(self.rows) else f"\n    ... and {self.n_rows - len(self.rows)} more"
+        more = (
+            ""
+            if self.n_rows <= len(self.rows)
+            else f"\n    ... and {self.n_rows - len(self.rows)} more"
+        )
         return f"{head}; e.g.\n{body}{more}"
 
     def __repr__(self) -> str:

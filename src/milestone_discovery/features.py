@@ -112,14 +112,29 @@ class FeatureResult:
             f"{auc.get('covariates', float('nan')):.3f}, with features "
             f"{auc.get('covariates+features', float('nan')):.3f}.</div>"
         )
-        cols = ["feature", "category", "status", "prevalence", "lift", "adj_or", "adj_or_low",
-                "adj_or_high", "min_detectable_or", "perm_importance", "importance_se", "importance_q"]
+        cols = [
+            "feature",
+            "category",
+            "status",
+            "prevalence",
+            "lift",
+            "adj_or",
+            "adj_or_low",
+            "adj_or_high",
+            "min_detectable_or",
+            "perm_importance",
+            "importance_se",
+            "importance_q",
+        ]
         table = self.features[[c for c in cols if c in self.features]].round(3)
         from .plotting import safe_figure_html
 
-        return (head + self.status_counts().to_frame("features").T.to_html(escape=True)
-                + safe_figure_html(lambda: self.plot_importance(top=20))
-                + table.to_html(index=False, escape=True, max_rows=40))
+        return (
+            head
+            + self.status_counts().to_frame("features").T.to_html(escape=True)
+            + safe_figure_html(lambda: self.plot_importance(top=20))
+            + table.to_html(index=False, escape=True, max_rows=40)
+        )
 
     def plot_importance(self, top: int = 30, ax=None):
         """Held-out conditional importance with its 95% interval (bar = estimate, line = +-1.96 SE)."""
@@ -127,12 +142,19 @@ class FeatureResult:
 
         from .plotting import STATUS_COLORS
 
-        data = self.features.dropna(subset=["perm_importance"]).nlargest(top, "perm_importance")[::-1]
+        data = self.features.dropna(subset=["perm_importance"]).nlargest(top, "perm_importance")[
+            ::-1
+        ]
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 0.25 * len(data) + 1.2))
         colors = [STATUS_COLORS.get(s, "grey") for s in data["status"]]
-        ax.barh(data["feature"], data["perm_importance"], xerr=1.96 * data["importance_se"],
-                color=colors, error_kw={"elinewidth": 0.8})
+        ax.barh(
+            data["feature"],
+            data["perm_importance"],
+            xerr=1.96 * data["importance_se"],
+            color=colors,
+            error_kw={"elinewidth": 0.8},
+        )
         ax.set_xlabel("held-out conditional importance (increase in log loss)")
         ax.set_title("Which features predict retention")
         _status_legend(ax, data["status"])
@@ -150,12 +172,38 @@ class FeatureResult:
             _, ax = plt.subplots(figsize=(7, 4.5))
         ax.axvspan(0, self.config.min_prevalence, color="0.85", zorder=0)
         ax.axvspan(self.config.max_prevalence, 1, color="0.85", zorder=0)
-        ymax = float(np.nanmax(data["perm_importance"])) if data["perm_importance"].notna().any() else 1.0
-        ax.text(self.config.min_prevalence / 2, ymax, "niche", ha="center", va="top", rotation=90, fontsize=8)
-        ax.text((1 + self.config.max_prevalence) / 2, ymax, "ubiquitous", ha="center", va="top", rotation=90, fontsize=8)
+        ymax = (
+            float(np.nanmax(data["perm_importance"]))
+            if data["perm_importance"].notna().any()
+            else 1.0
+        )
+        ax.text(
+            self.config.min_prevalence / 2,
+            ymax,
+            "niche",
+            ha="center",
+            va="top",
+            rotation=90,
+            fontsize=8,
+        )
+        ax.text(
+            (1 + self.config.max_prevalence) / 2,
+            ymax,
+            "ubiquitous",
+            ha="center",
+            va="top",
+            rotation=90,
+            fontsize=8,
+        )
         for status, group in data.groupby("status"):
-            ax.scatter(group["prevalence"], group["perm_importance"].fillna(0), s=22,
-                       color=STATUS_COLORS.get(status, "grey"), label=status, zorder=2)
+            ax.scatter(
+                group["prevalence"],
+                group["perm_importance"].fillna(0),
+                s=22,
+                color=STATUS_COLORS.get(status, "grey"),
+                label=status,
+                zorder=2,
+            )
         ax.set_xlim(0, 1)
         ax.set_xlabel("prevalence (share of accounts adopting in the window)")
         ax.set_ylabel("held-out permutation importance")
@@ -171,7 +219,11 @@ def _status_legend(ax, statuses) -> None:
     from .plotting import STATUS_COLORS
 
     present = [s for s in STATUSES if s in set(statuses)]
-    ax.legend(handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present], fontsize=7, loc="lower right")
+    ax.legend(
+        handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present],
+        fontsize=7,
+        loc="lower right",
+    )
 
 
 # ----------------------------------------------------------------------------- association
@@ -190,24 +242,33 @@ def _association(pop: Population, cfg: FeatureConfig) -> pd.DataFrame:
     # SE of the adjusted log odds ratio, read back from its CI, gives the smallest
     # odds ratio this study detects with the configured power (two-sided alpha).
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = (np.log(mh["or_high"].to_numpy()) - np.log(mh["or_low"].to_numpy())) / (2 * stats.z_value(alpha))
+        se = (np.log(mh["or_high"].to_numpy()) - np.log(mh["or_low"].to_numpy())) / (
+            2 * stats.z_value(alpha)
+        )
         mdor = np.exp((stats.z_value(alpha) + _st.norm.ppf(cfg.power)) * se)
-    return pd.DataFrame({
-        "feature": pop.flags.columns.astype(str),
-        "category": pop.catalog.reindex(pop.flags.columns).fillna("").to_numpy(dtype=object),
-        "adopters": n1.astype(int),
-        "prevalence": n1 / len(y),
-        "retention_adopters": ret1,
-        "retention_non_adopters": ret0,
-        "lift": ret1 / ret0,
-        "phi": stats.phi_coefficient(X, y),
-        "raw_or": raw_or, "raw_or_low": raw_low, "raw_or_high": raw_high, "raw_p": raw_p,
-        "raw_p_holm": _adjust(raw_p, "holm"),
-        "adj_or": mh["or_mh"].to_numpy(), "adj_or_low": mh["or_low"].to_numpy(),
-        "adj_or_high": mh["or_high"].to_numpy(), "adj_p": mh["p_value"].to_numpy(),
-        "adj_p_holm": _adjust(mh["p_value"].to_numpy(), "holm"),
-        "min_detectable_or": mdor,
-    })
+    return pd.DataFrame(
+        {
+            "feature": pop.flags.columns.astype(str),
+            "category": pop.catalog.reindex(pop.flags.columns).fillna("").to_numpy(dtype=object),
+            "adopters": n1.astype(int),
+            "prevalence": n1 / len(y),
+            "retention_adopters": ret1,
+            "retention_non_adopters": ret0,
+            "lift": ret1 / ret0,
+            "phi": stats.phi_coefficient(X, y),
+            "raw_or": raw_or,
+            "raw_or_low": raw_low,
+            "raw_or_high": raw_high,
+            "raw_p": raw_p,
+            "raw_p_holm": _adjust(raw_p, "holm"),
+            "adj_or": mh["or_mh"].to_numpy(),
+            "adj_or_low": mh["or_low"].to_numpy(),
+            "adj_or_high": mh["or_high"].to_numpy(),
+            "adj_p": mh["p_value"].to_numpy(),
+            "adj_p_holm": _adjust(mh["p_value"].to_numpy(), "holm"),
+            "min_detectable_or": mdor,
+        }
+    )
 
 
 def _chi2_p_value(a, b, c, d) -> np.ndarray:
@@ -255,8 +316,13 @@ def _segment_concentration(pop: Population) -> pd.DataFrame:
             best_share = np.where(better, share, best_share)
             best_pop = np.where(better, member.mean(), best_pop)
             best_name = np.where(better, f"{column}={value}", best_name)
-    out = pd.DataFrame({"top_segment": best_name, "top_segment_adopter_share": best_share,
-                        "top_segment_population_share": best_pop})
+    out = pd.DataFrame(
+        {
+            "top_segment": best_name,
+            "top_segment_adopter_share": best_share,
+            "top_segment_population_share": best_pop,
+        }
+    )
     return pd.concat([out, pd.DataFrame(prevalence, index=out.index)], axis=1)
 
 
@@ -272,14 +338,23 @@ def _timing_leak(table: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     n0 = table["other_adopters"].fillna(0).to_numpy(dtype=int)
     p = np.ones(len(table))
     for i in np.flatnonzero(n1 > 0):
-        p[i] = _st.fisher_exact([[k1[i], n1[i] - k1[i]], [k0[i], n0[i] - k0[i]]], alternative="greater")[1]
+        p[i] = _st.fisher_exact(
+            [[k1[i], n1[i] - k1[i]], [k0[i], n0[i] - k0[i]]], alternative="greater"
+        )[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n1 > 0, k1 / np.maximum(n1, 1), np.nan)
         other = np.where(n0 > 0, k0 / np.maximum(n0, 1), np.nan)
     p_holm = _adjust(p, "holm")
     leak = (np.nan_to_num(share) >= cfg.leaky_share) & (p_holm < cfg.alpha)
-    return pd.DataFrame({"near_churn_share": share, "other_late_share": other, "leak_p_holm": p_holm,
-                         "timing_leak": leak}, index=table.index)
+    return pd.DataFrame(
+        {
+            "near_churn_share": share,
+            "other_late_share": other,
+            "leak_p_holm": p_holm,
+            "timing_leak": leak,
+        },
+        index=table.index,
+    )
 
 
 # ----------------------------------------------------------------------------- decision
@@ -300,49 +375,105 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         return t.apply(fn, axis=1) if len(t) else pd.Series(dtype=object)
 
     days = cfg.leaky_days
-    mark(t["timing_leak"], "leaky", rows(
-        lambda r: f"{r.near_churn_share:.0%} of adopters who churned within {days} days after the window first "
-                  f"used it within {days} days before churning, vs {r.other_late_share:.0%} of other adopters "
-                  f"in the window's last {days} days"))
-    too_strong = (t["adj_or_low"] > cfg.max_odds_ratio) | (t["adj_or_high"] < 1 / cfg.max_odds_ratio)
-    mark(too_strong, "leaky", rows(
-        lambda r: f"adjusted odds ratio {_fmt_or(r)} lies wholly beyond {cfg.max_odds_ratio:g}x: too strong to "
-                  "be a product effect (check that it is not recorded at or after cancellation)"))
-    mark(t["prevalence"] > cfg.max_prevalence, "ubiquitous",
-         t["prevalence"].map(lambda p: f"prevalence {p:.1%} > {cfg.max_prevalence:.0%}"))
-    mark(t["prevalence"] < cfg.min_prevalence, "niche",
-         t["prevalence"].map(lambda p: f"prevalence {p:.1%} < {cfg.min_prevalence:.0%}"))
+    mark(
+        t["timing_leak"],
+        "leaky",
+        rows(
+            lambda r: (
+                f"{r.near_churn_share:.0%} of adopters who churned within {days} days after the window first "
+                f"used it within {days} days before churning, vs {r.other_late_share:.0%} of other adopters "
+                f"in the window's last {days} days"
+            )
+        ),
+    )
+    too_strong = (t["adj_or_low"] > cfg.max_odds_ratio) | (
+        t["adj_or_high"] < 1 / cfg.max_odds_ratio
+    )
+    mark(
+        too_strong,
+        "leaky",
+        rows(
+            lambda r: (
+                f"adjusted odds ratio {_fmt_or(r)} lies wholly beyond {cfg.max_odds_ratio:g}x: too strong to "
+                "be a product effect (check that it is not recorded at or after cancellation)"
+            )
+        ),
+    )
+    mark(
+        t["prevalence"] > cfg.max_prevalence,
+        "ubiquitous",
+        t["prevalence"].map(lambda p: f"prevalence {p:.1%} > {cfg.max_prevalence:.0%}"),
+    )
+    mark(
+        t["prevalence"] < cfg.min_prevalence,
+        "niche",
+        t["prevalence"].map(lambda p: f"prevalence {p:.1%} < {cfg.min_prevalence:.0%}"),
+    )
     seg = (t["top_segment_adopter_share"] >= cfg.segment_adopter_share) & (
-        t["top_segment_population_share"] < cfg.segment_max_population)
-    mark(seg, "segment", rows(
-        lambda r: f"{r.top_segment_adopter_share:.0%} of adopters are in {r.top_segment}, "
-                  f"which holds {r.top_segment_population_share:.0%} of accounts"))
+        t["top_segment_population_share"] < cfg.segment_max_population
+    )
+    mark(
+        seg,
+        "segment",
+        rows(
+            lambda r: (
+                f"{r.top_segment_adopter_share:.0%} of adopters are in {r.top_segment}, "
+                f"which holds {r.top_segment_population_share:.0%} of accounts"
+            )
+        ),
+    )
     adj_neg = (t["adj_or"] < 1) & (t["adj_p_holm"] < cfg.alpha)
-    mark(adj_neg, "negative", rows(lambda r: f"adjusted odds ratio {_fmt_or(r)}, Holm p {r.adj_p_holm:.2g}"))
+    mark(
+        adj_neg,
+        "negative",
+        rows(lambda r: f"adjusted odds ratio {_fmt_or(r)}, Holm p {r.adj_p_holm:.2g}"),
+    )
     important = t["importance_q"] < cfg.alpha
     chosen = important & (t["adj_or"] > 1)
     undecided = ~chosen & (status == "selected")
     raw_sig = t["raw_p_holm"] < cfg.alpha
-    mark(undecided & raw_sig & (t["adj_p"] >= cfg.alpha), "confounded", rows(
-        lambda r: f"raw odds ratio {r.raw_or:.2f} ({r.raw_or_low:.2f}-{r.raw_or_high:.2f}) but adjusted for "
-                  f"{level} {_fmt_or(r)}, and no held-out importance beyond the covariates"))
-    mark(undecided & (t["min_detectable_or"] > cfg.min_effect_or), "underpowered", rows(
-        lambda r: f"at this size only an adjusted odds ratio above {r.min_detectable_or:.2f} would be detected "
-                  f"(power {cfg.power:.0%}); observed {_fmt_or(r)}"))
+    mark(
+        undecided & raw_sig & (t["adj_p"] >= cfg.alpha),
+        "confounded",
+        rows(
+            lambda r: (
+                f"raw odds ratio {r.raw_or:.2f} ({r.raw_or_low:.2f}-{r.raw_or_high:.2f}) but adjusted for "
+                f"{level} {_fmt_or(r)}, and no held-out importance beyond the covariates"
+            )
+        ),
+    )
+    mark(
+        undecided & (t["min_detectable_or"] > cfg.min_effect_or),
+        "underpowered",
+        rows(
+            lambda r: (
+                f"at this size only an adjusted odds ratio above {r.min_detectable_or:.2f} would be detected "
+                f"(power {cfg.power:.0%}); observed {_fmt_or(r)}"
+            )
+        ),
+    )
+
     def unimportant(r) -> str:
         if pd.isna(r.perm_importance):
             return "not in the model (constant in the population)"
-        text = (f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
-                f"adjusted p {r.importance_q:.2g}); adjusted odds ratio {_fmt_or(r)}")
+        text = (
+            f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
+            f"adjusted p {r.importance_q:.2g}); adjusted odds ratio {_fmt_or(r)}"
+        )
         if r.adj_or_low > 1:
-            text += ("; its association is clear but adds nothing the correlated features do not carry "
-                     "(a proxy, or too little data to separate them)")
+            text += (
+                "; its association is clear but adds nothing the correlated features do not carry "
+                "(a proxy, or too little data to separate them)"
+            )
         return text
 
     mark(undecided, "unimportant", rows(unimportant))
     reason[status == "selected"] = rows(
-        lambda r: f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
-                  f"adjusted p {r.importance_q:.2g}); adjusted odds ratio {_fmt_or(r)}")[status == "selected"]
+        lambda r: (
+            f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
+            f"adjusted p {r.importance_q:.2g}); adjusted odds ratio {_fmt_or(r)}"
+        )
+    )[status == "selected"]
     return t.assign(status=status.to_numpy(), reason=reason.to_numpy())
 
 
@@ -379,16 +510,49 @@ def adjustment_label(pop: Population) -> str:
     return " and ".join(parts) if parts else "nothing (no size or plan column: adjusted equals raw)"
 
 
-_ORDER = ["feature", "category", "status", "reason", "prevalence", "adopters", "retention_adopters",
-          "retention_non_adopters", "lift", "phi", "raw_or", "raw_or_low", "raw_or_high", "adj_or",
-          "adj_or_low", "adj_or_high", "adj_p", "adj_p_holm", "raw_p", "raw_p_holm", "min_detectable_or",
-          "perm_importance", "importance_se", "importance_p", "importance_q", "stability",
-          "marginal_importance", "shap_mean_abs", "impurity_importance_biased", "churned_adopters",
-          "near_churn_share", "other_late_share", "leak_p_holm", "top_segment", "top_segment_adopter_share",
-          "top_segment_population_share"]
+_ORDER = [
+    "feature",
+    "category",
+    "status",
+    "reason",
+    "prevalence",
+    "adopters",
+    "retention_adopters",
+    "retention_non_adopters",
+    "lift",
+    "phi",
+    "raw_or",
+    "raw_or_low",
+    "raw_or_high",
+    "adj_or",
+    "adj_or_low",
+    "adj_or_high",
+    "adj_p",
+    "adj_p_holm",
+    "raw_p",
+    "raw_p_holm",
+    "min_detectable_or",
+    "perm_importance",
+    "importance_se",
+    "importance_p",
+    "importance_q",
+    "stability",
+    "marginal_importance",
+    "shap_mean_abs",
+    "impurity_importance_biased",
+    "churned_adopters",
+    "near_churn_share",
+    "other_late_share",
+    "leak_p_holm",
+    "top_segment",
+    "top_segment_adopter_share",
+    "top_segment_population_share",
+]
 
 
-def discover_features(population: Population, config: Config | None = None, *, progress: bool = True) -> FeatureResult:
+def discover_features(
+    population: Population, config: Config | None = None, *, progress: bool = True
+) -> FeatureResult:
     """Rank feature-usage flags by held-out conditional importance and filter the traps.
 
     Parameters
@@ -412,7 +576,12 @@ def discover_features(population: Population, config: Config | None = None, *, p
     t0 = time.perf_counter()
     table = _association(population, cfg)
     table = pd.concat([table, _segment_concentration(population)], axis=1)
-    near_cols = ["churned_adopters", "first_use_near_churn", "other_adopters", "other_first_use_late"]
+    near_cols = [
+        "churned_adopters",
+        "first_use_near_churn",
+        "other_adopters",
+        "other_first_use_late",
+    ]
     if population.near_churn is not None:
         near = population.near_churn.reindex(table["feature"])
         for col in near_cols:
@@ -427,17 +596,29 @@ def discover_features(population: Population, config: Config | None = None, *, p
     varying = (table["adopters"] > 0) & (table["adopters"] < population.n_eligible)
     model_features = table.loc[varying & ~table["timing_leak"], "feature"].tolist()
     t0 = time.perf_counter()
-    fit = cross_fitted_importance(population.flags[model_features], population.covariates, population.retained,
-                                  cfg, seed, progress=progress)
+    fit = cross_fitted_importance(
+        population.flags[model_features],
+        population.covariates,
+        population.retained,
+        cfg,
+        seed,
+        progress=progress,
+    )
     timings.update({f"model_{k}": v for k, v in fit.timings.items()})
     timings["model_total"] = time.perf_counter() - t0
-    imp = fit.importance.assign(importance_q=_adjust(fit.importance["importance_p"].to_numpy(), cfg.multiplicity))
+    imp = fit.importance.assign(
+        importance_q=_adjust(fit.importance["importance_p"].to_numpy(), cfg.multiplicity)
+    )
     table = table.merge(imp, on="feature", how="left")
     table = _decide(table, cfg, adjustment_label(population))
     rest = [c for c in table.columns if c not in _ORDER and c not in ("timing_leak",)]
     table = table[_ORDER + rest].assign(_rank=table["status"].map(STATUSES.index))
-    table = table.sort_values(["_rank", "perm_importance", "feature"], ascending=[True, False, True],
-                              kind="mergesort", na_position="last").drop(columns="_rank")
+    table = table.sort_values(
+        ["_rank", "perm_importance", "feature"],
+        ascending=[True, False, True],
+        kind="mergesort",
+        na_position="last",
+    ).drop(columns="_rank")
     return FeatureResult(
         features=table.reset_index(drop=True),
         metrics=fit.metrics,

@@ -90,21 +90,23 @@ class Framework:
 
     # -- JSON ------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return clean_json({
-            "schema_version": self.schema_version,
-            "as_of": self.as_of,
-            "observation_days": self.observation_days,
-            "horizon_days": self.horizon_days,
-            "seed": self.seed,
-            "data": self.data,
-            "model": self.model,
-            "features": self.features,
-            "maturity": self.maturity,
-            "activation": self.activation,
-            "utilization": self.utilization,
-            "setup": self.setup,
-            "validation": self.validation,
-        })
+        return clean_json(
+            {
+                "schema_version": self.schema_version,
+                "as_of": self.as_of,
+                "observation_days": self.observation_days,
+                "horizon_days": self.horizon_days,
+                "seed": self.seed,
+                "data": self.data,
+                "model": self.model,
+                "features": self.features,
+                "maturity": self.maturity,
+                "activation": self.activation,
+                "utilization": self.utilization,
+                "setup": self.setup,
+                "validation": self.validation,
+            }
+        )
 
     def to_json(self, path: str | Path | None = None) -> str:
         """Serialise (and write to ``path`` if given); deterministic bytes."""
@@ -119,13 +121,33 @@ class Framework:
             raise MilestoneError(f"framework must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise MilestoneError(f"framework schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
-        missing = [k for k in ("observation_days", "horizon_days", "features", "maturity") if k not in data]
+            raise MilestoneError(
+                f"framework schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+            )
+        missing = [
+            k for k in ("observation_days", "horizon_days", "features", "maturity") if k not in data
+        ]
         if missing:
             raise MilestoneError(f"framework is missing {missing}")
-        known = {"schema_version", "as_of", "observation_days", "horizon_days", "seed", "features", "maturity",
-                 "activation", "utilization", "setup", "data", "model", "validation"}
-        return cls(**{k: v for k, v in data.items() if k in known and k != "schema_version"} | {"seed": data.get("seed", 0)})
+        known = {
+            "schema_version",
+            "as_of",
+            "observation_days",
+            "horizon_days",
+            "seed",
+            "features",
+            "maturity",
+            "activation",
+            "utilization",
+            "setup",
+            "data",
+            "model",
+            "validation",
+        }
+        return cls(
+            **{k: v for k, v in data.items() if k in known and k != "schema_version"}
+            | {"seed": data.get("seed", 0)}
+        )
 
     @classmethod
     def from_json(cls, path_or_text: str | Path) -> Framework:
@@ -146,8 +168,10 @@ class Framework:
     @property
     def categories(self) -> dict[str, dict]:
         """name -> {"features": [...], "min_features": k}."""
-        return {c["name"]: {"features": c["features"], "min_features": c.get("min_features")}
-                for c in self.maturity.get("categories", [])}
+        return {
+            c["name"]: {"features": c["features"], "min_features": c.get("min_features")}
+            for c in self.maturity.get("categories", [])
+        }
 
     @property
     def min_categories(self) -> int | None:
@@ -174,6 +198,10 @@ class Framework:
 
         cats = "".join(
             f"<li><b>{html.escape(c['name'])}</b>: mature with at least {c.get('min_features')} of "
-            f"{html.escape(', '.join(c['features']))}</li>" for c in self.maturity.get("categories", []))
-        return (f"<div><strong>Milestone framework</strong> (as of {html.escape(str(self.as_of))}): "
-                f"mature overall in at least {self.min_categories} categories<ul>{cats}</ul></div>")
+            f"{html.escape(', '.join(c['features']))}</li>"
+            for c in self.maturity.get("categories", [])
+        )
+        return (
+            f"<div><strong>Milestone framework</strong> (as of {html.escape(str(self.as_of))}): "
+            f"mature overall in at least {self.min_categories} categories<ul>{cats}</ul></div>"
+        )

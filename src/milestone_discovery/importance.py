@@ -57,7 +57,9 @@ __all__ = [
 EPS = 1e-6
 
 
-def importance_forest(cfg: FeatureConfig, seed: int, n_estimators: int | None = None) -> RandomForestClassifier:
+def importance_forest(
+    cfg: FeatureConfig, seed: int, n_estimators: int | None = None
+) -> RandomForestClassifier:
     """The study's forest: bounded depth and leaf size, no class weights (calibrated probabilities)."""
     return RandomForestClassifier(
         n_estimators=n_estimators or cfg.n_estimators,
@@ -135,7 +137,9 @@ def _logistic_calibration(score: np.ndarray, target: np.ndarray, iters: int = 25
     return a, b
 
 
-def expected_permutation_importance(model, X: np.ndarray, y: np.ndarray, columns, probabilities=None):
+def expected_permutation_importance(
+    model, X: np.ndarray, y: np.ndarray, columns, probabilities=None
+):
     """Per-row expected increase in log loss when each 0/1 column is redrawn.
 
     Parameters
@@ -250,29 +254,45 @@ def cross_fitted_importance(
     impurity = np.zeros((len(splits), p))
     shap_values = np.full(p, np.nan)
     rows = []
-    timings = {"fit": 0.0, "conditional_model": 0.0, "predict_permutation": 0.0, "shap": 0.0, "covariates": 0.0}
-    for s, (train, test) in enumerate(progress_bar(splits, desc="feature model", disable=not progress)):
+    timings = {
+        "fit": 0.0,
+        "conditional_model": 0.0,
+        "predict_permutation": 0.0,
+        "shap": 0.0,
+        "covariates": 0.0,
+    }
+    for s, (train, test) in enumerate(
+        progress_bar(splits, desc="feature model", disable=not progress)
+    ):
         r = s // cfg.n_splits
         t0 = time.perf_counter()
         model = importance_forest(cfg, seed + s).fit(X[train], y[train])
-        model.set_params(n_jobs=1)  # threads would sum trees in varying order: one for reproducibility
+        model.set_params(
+            n_jobs=1
+        )  # threads would sum trees in varying order: one for reproducibility
         timings["fit"] += time.perf_counter() - t0
         rows_used = test
         if len(test) > cfg.permutation_max_rows:  # a fixed random subset of a large held-out half
-            keep = np.random.default_rng(seed + s).choice(len(test), cfg.permutation_max_rows, replace=False)
+            keep = np.random.default_rng(seed + s).choice(
+                len(test), cfg.permutation_max_rows, replace=False
+            )
             rows_used = test[np.sort(keep)]
         t0 = time.perf_counter()
         probs = conditional_flag_probabilities(X[train], X[rows_used], p)
         timings["conditional_model"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        delta, base = expected_permutation_importance(model, X[rows_used], y[rows_used], range(p), probs)
+        delta, base = expected_permutation_importance(
+            model, X[rows_used], y[rows_used], range(p), probs
+        )
         sums[r] += delta.sum(axis=0)
         counts[r] += len(rows_used)
         row_sum[rows_used] += delta
         row_n[rows_used] += 1
         # ordinary (marginal) permutation importance from the same tree walk, for reference
         prev = X[rows_used][:, :p].mean(axis=0)
-        marginal[r] += _marginal_from_conditional(delta, probs, prev, X[rows_used][:, :p]).sum(axis=0)
+        marginal[r] += _marginal_from_conditional(delta, probs, prev, X[rows_used][:, :p]).sum(
+            axis=0
+        )
         if len(rows_used) < len(test):
             base = model.predict_proba(X[test])[:, 1]
         rows.append({"model": "covariates+features", "split": s, **_metrics(y[test], base)})
@@ -280,14 +300,18 @@ def cross_fitted_importance(
         timings["predict_permutation"] += time.perf_counter() - t0
         if s == 0 and cfg.shap_sample > 0:
             t0 = time.perf_counter()
-            sample = np.random.default_rng(seed).choice(test, size=min(cfg.shap_sample, len(test)), replace=False)
+            sample = np.random.default_rng(seed).choice(
+                test, size=min(cfg.shap_sample, len(test)), replace=False
+            )
             shap_values = _shap_mean_abs(model, X[sample], p)
             timings["shap"] += time.perf_counter() - t0
         if s >= cfg.n_splits:  # the baseline is compared on the first repeat's splits only
             continue
         t0 = time.perf_counter()
         if X_cov.shape[1]:
-            cov_model = importance_forest(cfg, seed + s, n_estimators=max(cfg.n_estimators // 4, 10))
+            cov_model = importance_forest(
+                cfg, seed + s, n_estimators=max(cfg.n_estimators // 4, 10)
+            )
             cov_model.fit(X_cov[train], y[train]).set_params(n_jobs=1)
             cov_pred = cov_model.predict_proba(X_cov[test])[:, 1]
         else:  # no covariates: the baseline is the training retention rate
@@ -307,16 +331,18 @@ def cross_fitted_importance(
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(se > 0, importance / se, 0.0)
         z_r = np.where(se_r > 0, mean_r / se_r, 0.0)
-    table = pd.DataFrame({
-        "feature": names,
-        "perm_importance": importance,
-        "importance_se": se,
-        "importance_p": _st.norm.sf(z),
-        "stability": (z_r > _st.norm.ppf(1 - cfg.alpha)).mean(axis=0),
-        "marginal_importance": (marginal / counts[:, None]).mean(axis=0),
-        "shap_mean_abs": shap_values,
-        "impurity_importance_biased": impurity.mean(axis=0),
-    })
+    table = pd.DataFrame(
+        {
+            "feature": names,
+            "perm_importance": importance,
+            "importance_se": se,
+            "importance_p": _st.norm.sf(z),
+            "stability": (z_r > _st.norm.ppf(1 - cfg.alpha)).mean(axis=0),
+            "marginal_importance": (marginal / counts[:, None]).mean(axis=0),
+            "shap_mean_abs": shap_values,
+            "impurity_importance_biased": impurity.mean(axis=0),
+        }
+    )
     return CrossFitResult(importance=table, metrics=_summarise_metrics(rows), timings=timings)
 
 

@@ -86,11 +86,15 @@ class JourneyResult:
     def to_frame(self) -> pd.DataFrame:
         """One row per milestone with its threshold and statistics."""
         rows = []
-        for name, scan, unit in (("setup", self.setup, "checklist steps"),
-                                 ("activation", self.activation, self.config.activation_metric if self.config else ""),
-                                 ("utilization", self.utilization, "per seat per month")):
+        for name, scan, unit in (
+            ("setup", self.setup, "checklist steps"),
+            ("activation", self.activation, self.config.activation_metric if self.config else ""),
+            ("utilization", self.utilization, "per seat per month"),
+        ):
             if scan is None:
-                rows.append({"milestone": name, "threshold": None, "skipped": self.skipped.get(name, "")})
+                rows.append(
+                    {"milestone": name, "threshold": None, "skipped": self.skipped.get(name, "")}
+                )
                 continue
             rows.append({"milestone": name, "unit": unit, **scan.summary(), "skipped": ""})
         return pd.DataFrame(rows)
@@ -98,13 +102,18 @@ class JourneyResult:
     def _repr_html_(self) -> str:
         from .plotting import safe_figure_html
 
-        parts = ["<div><strong>Journey milestones</strong></div>", self.to_frame().to_html(index=False, escape=True)]
+        parts = [
+            "<div><strong>Journey milestones</strong></div>",
+            self.to_frame().to_html(index=False, escape=True),
+        ]
         if self.activation is not None:
             parts.append(safe_figure_html(self.plot_activation))
         if self.utilization_by_size is not None:
             parts.append(safe_figure_html(self.plot_utilization_by_size))
         if self.setup_steps is not None:
-            parts.append(self.setup_steps.drop(columns=["reason"]).round(3).to_html(index=False, escape=True))
+            parts.append(
+                self.setup_steps.drop(columns=["reason"]).round(3).to_html(index=False, escape=True)
+            )
         if self.activation_validation is not None:
             parts.append(self.activation_validation.round(3).to_html(index=False, escape=True))
         for stage, why in self.skipped.items():
@@ -146,7 +155,9 @@ class JourneyResult:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 0.35 * len(t) + 1.2))
         colors = ["#1b7837" if s == "checklist" else "#bdbdbd" for s in t["status"]]
-        err = np.vstack([t["risk_ratio"] - t["risk_ratio_low"], t["risk_ratio_high"] - t["risk_ratio"]])
+        err = np.vstack(
+            [t["risk_ratio"] - t["risk_ratio_low"], t["risk_ratio_high"] - t["risk_ratio"]]
+        )
         ax.barh(t["step"], t["risk_ratio"] - 1, left=1, xerr=err, color=colors, capsize=2)
         ax.axvline(1, color="black", lw=0.8)
         ax.set_xlabel("activation rate: completers / non-completers (95% CI)")
@@ -179,11 +190,16 @@ def journey_metrics(dataset: Dataset, config: Config) -> pd.DataFrame:
     as_of_month = pd.Timestamp(dataset.as_of).to_period("M")
     signup_month = pd.DatetimeIndex(acc["signup_date"]).to_period("M")
     # a month counts as observed when it ended on or before as_of
-    months_observed = (as_of_month.year - signup_month.year) * 12 + (as_of_month.month - signup_month.month)
+    months_observed = (as_of_month.year - signup_month.year) * 12 + (
+        as_of_month.month - signup_month.month
+    )
     months_observed = np.asarray(months_observed, dtype=int)
     churn_month_start = pd.DatetimeIndex(acc["churn_date"]).to_period("M")
-    churn_age = np.asarray((churn_month_start.year - signup_month.year) * 12
-                           + (churn_month_start.month - signup_month.month), dtype=float)
+    churn_age = np.asarray(
+        (churn_month_start.year - signup_month.year) * 12
+        + (churn_month_start.month - signup_month.month),
+        dtype=float,
+    )
     churn_age[acc["churn_date"].isna().to_numpy()] = np.inf
     n_act = jc.activation_months
     lo, hi = jc.utilization_months
@@ -196,11 +212,15 @@ def journey_metrics(dataset: Dataset, config: Config) -> pd.DataFrame:
     if dataset.activity is None:
         return out
     act = monthly_activity(dataset)
-    for metric, role in ((jc.activation_metric, "activation"), (jc.utilization_metric, "utilization")):
+    for metric, role in (
+        (jc.activation_metric, "activation"),
+        (jc.utilization_metric, "utilization"),
+    ):
         if metric not in act.columns:
             raise InsufficientDataError(
                 f"activity table has no column '{metric}' (journey.{role}_metric); "
-                f"metrics present: {dataset.activity_metrics}")
+                f"metrics present: {dataset.activity_metrics}"
+            )
     first = act[act["age_month"].between(0, n_act - 1)]
     summed = first.groupby("account_id")[jc.activation_metric].sum()
     out["activation_value"] = summed.reindex(out.index, fill_value=0).astype(float)
@@ -217,16 +237,22 @@ def setup_flags(dataset: Dataset, days: int) -> pd.DataFrame:
     """Account x step bool matrix: step completed within ``days`` of signup."""
     steps = dataset.setup_steps
     signup = dataset.accounts.set_index("account_id")["signup_date"]
-    day = (steps["completed_at"].to_numpy() - signup.reindex(steps["account_id"]).to_numpy()) / np.timedelta64(1, "D")
+    day = (
+        steps["completed_at"].to_numpy() - signup.reindex(steps["account_id"]).to_numpy()
+    ) / np.timedelta64(1, "D")
     inside = steps.loc[(day >= 0) & (day < days)]
     names = sorted(steps["step"].unique())
     matrix = np.zeros((len(signup), len(names)), dtype=bool)
-    matrix[signup.index.get_indexer(inside["account_id"]), pd.Index(names).get_indexer(inside["step"])] = True
+    matrix[
+        signup.index.get_indexer(inside["account_id"]), pd.Index(names).get_indexer(inside["step"])
+    ] = True
     return pd.DataFrame(matrix, index=signup.index, columns=pd.Index(names, name="step"))
 
 
 # ----------------------------------------------------------------------------- stage
-def discover_journey(dataset: Dataset, population: Population, config: Config | None = None) -> JourneyResult:
+def discover_journey(
+    dataset: Dataset, population: Population, config: Config | None = None
+) -> JourneyResult:
     """Find the setup, activation and utilization milestones.
 
     Parameters
@@ -271,7 +297,9 @@ def discover_journey(dataset: Dataset, population: Population, config: Config | 
     def scan(stage, x, y, **kwargs):
         """A threshold scan, or the stage skipped with the reason (a study that finds nothing is a result)."""
         try:
-            return scan_thresholds(x, y, min_share=jc.min_side_share, random_state=seed, alpha=alpha, **kwargs)
+            return scan_thresholds(
+                x, y, min_share=jc.min_side_share, random_state=seed, alpha=alpha, **kwargs
+            )
         except InsufficientDataError as exc:
             result.skipped[stage] = str(exc)
             return None
@@ -284,38 +312,65 @@ def discover_journey(dataset: Dataset, population: Population, config: Config | 
         x = metrics.loc[activation_pop, "activation_value"].to_numpy()
         y = no_early_churn[activation_pop].to_numpy()
         result.activation = scan(
-            "activation", x, y, n_bootstrap=jc.n_bootstrap,
+            "activation",
+            x,
+            y,
+            n_bootstrap=jc.n_bootstrap,
             metric_name=f"{jc.activation_metric} in months 0-{jc.activation_months - 1}",
-            outcome_name=f"no churn by day {jc.early_churn_days}")
+            outcome_name=f"no churn by day {jc.early_churn_days}",
+        )
         if result.activation is not None:
             activated = metrics["activation_value"] >= result.activation.threshold
-            result.activation_validation = _activation_validation(activated, activation_pop, no_early_churn,
-                                                                  population, jc)
+            result.activation_validation = _activation_validation(
+                activated, activation_pop, no_early_churn, population, jc
+            )
 
         util_ids = population.flags.index
         observed = metrics.loc[util_ids, "utilization_observed"].to_numpy()
         if (~observed).any():
-            exclusions.append({"analysis": "utilization", "reason": "utilization_window_not_over", "accounts": int((~observed).sum())})
+            exclusions.append(
+                {
+                    "analysis": "utilization",
+                    "reason": "utilization_window_not_over",
+                    "accounts": int((~observed).sum()),
+                }
+            )
         util_ids = util_ids[observed]
         y_ret = population.retained.reindex(util_ids).to_numpy(dtype=bool)
         months = f"months {jc.utilization_months[0]}-{jc.utilization_months[1]}"
         result.utilization = scan(
-            "utilization", metrics.loc[util_ids, "utilization_value"].to_numpy(), y_ret, n_bootstrap=jc.n_bootstrap,
-            metric_name=f"{jc.utilization_metric} per seat per month ({months})", outcome_name="retention")
+            "utilization",
+            metrics.loc[util_ids, "utilization_value"].to_numpy(),
+            y_ret,
+            n_bootstrap=jc.n_bootstrap,
+            metric_name=f"{jc.utilization_metric} per seat per month ({months})",
+            outcome_name="retention",
+        )
         if result.utilization is not None:
             result.utilization_raw = scan(
-                "utilization_raw", metrics.loc[util_ids, "utilization_raw"].to_numpy(), y_ret, n_bootstrap=0,
-                metric_name=f"{jc.utilization_metric} per month (raw volume)", outcome_name="retention")
+                "utilization_raw",
+                metrics.loc[util_ids, "utilization_raw"].to_numpy(),
+                y_ret,
+                n_bootstrap=0,
+                metric_name=f"{jc.utilization_metric} per month (raw volume)",
+                outcome_name="retention",
+            )
             result.skipped.pop("utilization_raw", None)
         if result.utilization is not None and result.utilization_raw is not None:
             result.utilization_by_size = _attainment_by_size(
-                metrics.loc[util_ids], population.segments.loc[util_ids, "size_band"], result, config)
+                metrics.loc[util_ids],
+                population.segments.loc[util_ids, "size_band"],
+                result,
+                config,
+            )
 
     if dataset.setup_steps is None:
         result.skipped["setup"] = "no setup_steps table"
     elif activated is None:
-        result.skipped["setup"] = ("setup steps are judged against activation, which needs the activity table "
-                                   "and an activation threshold")
+        result.skipped["setup"] = (
+            "setup steps are judged against activation, which needs the activity table "
+            "and an activation threshold"
+        )
     else:
         flags = setup_flags(dataset, jc.setup_days).loc[activation_pop[activation_pop].index]
         act = activated[activation_pop].to_numpy(dtype=bool)
@@ -323,8 +378,14 @@ def discover_journey(dataset: Dataset, population: Population, config: Config | 
         if result.checklist:
             done = flags[result.checklist].to_numpy(dtype=bool).sum(axis=1)
             result.setup = scan(
-                "setup", done, act, candidates=np.arange(1, len(result.checklist) + 1), n_bootstrap=jc.n_bootstrap,
-                metric_name=f"checklist steps done in the first {jc.setup_days} days", outcome_name="activation")
+                "setup",
+                done,
+                act,
+                candidates=np.arange(1, len(result.checklist) + 1),
+                n_bootstrap=jc.n_bootstrap,
+                metric_name=f"checklist steps done in the first {jc.setup_days} days",
+                outcome_name="activation",
+            )
         else:
             result.skipped["setup"] = "no setup step has a clear positive effect on activation"
     result.exclusions = pd.DataFrame(exclusions, columns=["analysis", "reason", "accounts"])
@@ -339,20 +400,36 @@ def _rr_row(label, reached, outcome, alpha=0.05):
     lo1, hi1 = stats.wilson_interval(a, a + b, alpha)
     lo0, hi0 = stats.wilson_interval(c, c + d, alpha)
     rr, rr_lo, rr_hi = stats.risk_ratio(reached, outcome, alpha)
-    return {"outcome": label, "accounts_reached": int(a + b), "accounts_not_reached": int(c + d),
-            "rate_reached": a / (a + b) if a + b else np.nan, "rate_reached_low": float(lo1), "rate_reached_high": float(hi1),
-            "rate_not_reached": c / (c + d) if c + d else np.nan, "rate_not_reached_low": float(lo0),
-            "rate_not_reached_high": float(hi0), "relative_risk": float(rr[0]),
-            "relative_risk_low": float(rr_lo[0]), "relative_risk_high": float(rr_hi[0])}
+    return {
+        "outcome": label,
+        "accounts_reached": int(a + b),
+        "accounts_not_reached": int(c + d),
+        "rate_reached": a / (a + b) if a + b else np.nan,
+        "rate_reached_low": float(lo1),
+        "rate_reached_high": float(hi1),
+        "rate_not_reached": c / (c + d) if c + d else np.nan,
+        "rate_not_reached_low": float(lo0),
+        "rate_not_reached_high": float(hi0),
+        "relative_risk": float(rr[0]),
+        "relative_risk_low": float(rr_lo[0]),
+        "relative_risk_high": float(rr_hi[0]),
+    }
 
 
-def _activation_validation(activated, activation_pop, no_early_churn, population, jc) -> pd.DataFrame:
+def _activation_validation(
+    activated, activation_pop, no_early_churn, population, jc
+) -> pd.DataFrame:
     ids = activation_pop[activation_pop].index
     rows = [_rr_row(f"churned by day {jc.early_churn_days}", activated[ids], ~no_early_churn[ids])]
     ret_ids = population.flags.index.intersection(ids)
     if len(ret_ids):
-        rows.append(_rr_row(f"retained at day {population.horizon_days}", activated[ret_ids],
-                            population.retained.reindex(ret_ids)))
+        rows.append(
+            _rr_row(
+                f"retained at day {population.horizon_days}",
+                activated[ret_ids],
+                population.retained.reindex(ret_ids),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -360,8 +437,12 @@ def _attainment_by_size(metrics, bands, result, config) -> pd.DataFrame:
     raw_ok = metrics["utilization_raw"] >= result.utilization_raw.threshold
     seat_ok = metrics["utilization_value"] >= result.utilization.threshold
     order = size_band_labels(config.study.size_bands) + ["unknown"]
-    frame = pd.DataFrame({"size_band": bands.to_numpy(), "raw": raw_ok.to_numpy(), "seat": seat_ok.to_numpy()})
-    t = frame.groupby("size_band").agg(accounts=("raw", "size"), attained_raw=("raw", "mean"), attained_per_seat=("seat", "mean"))
+    frame = pd.DataFrame(
+        {"size_band": bands.to_numpy(), "raw": raw_ok.to_numpy(), "seat": seat_ok.to_numpy()}
+    )
+    t = frame.groupby("size_band").agg(
+        accounts=("raw", "size"), attained_raw=("raw", "mean"), attained_per_seat=("seat", "mean")
+    )
     return t.reindex([b for b in order if b in t.index]).reset_index()
 
 
@@ -373,30 +454,53 @@ def _setup_table(flags: pd.DataFrame, activated: np.ndarray, jc) -> tuple[pd.Dat
     _, lo_b, _ = stats.risk_ratio(X, activated, alpha=0.05 / max(n_steps, 1))
     a, b, c, d = stats.cell_counts(X, activated)
     prevalence = X.mean(axis=0)
-    t = pd.DataFrame({
-        "step": flags.columns.astype(str), "prevalence": prevalence, "completers": (a + b).astype(int),
-        "activation_completers": a / (a + b), "activation_non_completers": c / (c + d),
-        "risk_ratio": rr, "risk_ratio_low": lo, "risk_ratio_high": hi, "risk_ratio_low_bonferroni": lo_b,
-    })
+    t = pd.DataFrame(
+        {
+            "step": flags.columns.astype(str),
+            "prevalence": prevalence,
+            "completers": (a + b).astype(int),
+            "activation_completers": a / (a + b),
+            "activation_non_completers": c / (c + d),
+            "risk_ratio": rr,
+            "risk_ratio_low": lo,
+            "risk_ratio_high": hi,
+            "risk_ratio_low_bonferroni": lo_b,
+        }
+    )
     status, why = [], []
     for r in t.itertuples():
         if r.prevalence > jc.setup_routine:
             status.append("dropped_routine")
-            why.append(f"done by {r.prevalence:.0%} of accounts (> {jc.setup_routine:.0%}): too common to be a milestone")
+            why.append(
+                f"done by {r.prevalence:.0%} of accounts (> {jc.setup_routine:.0%}): too common to be a milestone"
+            )
         elif r.prevalence < jc.setup_niche:
             status.append("dropped_niche")
             why.append(f"done by {r.prevalence:.1%} of accounts (< {jc.setup_niche:.0%})")
         elif r.risk_ratio_low_bonferroni > 1:
             status.append("checklist")
-            why.append(f"activation {r.activation_completers:.0%} vs {r.activation_non_completers:.0%} "
-                       f"(risk ratio {r.risk_ratio:.2f}, 95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})")
+            why.append(
+                f"activation {r.activation_completers:.0%} vs {r.activation_non_completers:.0%} "
+                f"(risk ratio {r.risk_ratio:.2f}, 95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})"
+            )
         else:
             status.append("dropped_no_effect")
-            why.append(f"no clear effect on activation (risk ratio {r.risk_ratio:.2f}, "
-                       f"95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})")
+            why.append(
+                f"no clear effect on activation (risk ratio {r.risk_ratio:.2f}, "
+                f"95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})"
+            )
     t["status"], t["reason"] = status, why
-    t = t.sort_values(["status", "risk_ratio"], ascending=[True, False], key=lambda s: s.map(
-        {"checklist": 0, "dropped_no_effect": 1, "dropped_routine": 2, "dropped_niche": 3}) if s.name == "status" else s)
+    t = t.sort_values(
+        ["status", "risk_ratio"],
+        ascending=[True, False],
+        key=lambda s: (
+            s.map(
+                {"checklist": 0, "dropped_no_effect": 1, "dropped_routine": 2, "dropped_niche": 3}
+            )
+            if s.name == "status"
+            else s
+        ),
+    )
     checklist = t.loc[t["status"] == "checklist", "step"].tolist()
     return t.reset_index(drop=True), checklist
 
@@ -429,7 +533,11 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
     info = pop.accounts.set_index("account_id")
     out["eligible"] = info["eligible"].astype(bool)
     out["exclusion_reason"] = info["exclusion_reason"]
-    out["retained"] = info["retained"] if "retained" in info else np.where(info["eligible"], pop.retained.reindex(out.index), np.nan)
+    out["retained"] = (
+        info["retained"]
+        if "retained" in info
+        else np.where(info["eligible"], pop.retained.reindex(out.index), np.nan)
+    )
     segments = _segments(dataset.accounts.reset_index(drop=True), config).reindex(out.index)
     out["size_band"] = segments["size_band"]
 
@@ -443,8 +551,13 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
     setup = framework.setup or {}
     if setup.get("steps") and dataset.kind == "tables":
         steps = setup["steps"]
-        done = (setup_flags(dataset, setup.get("window_days", jc.setup_days)).reindex(index=out.index, columns=steps, fill_value=False)
-                if dataset.setup_steps is not None else pd.DataFrame(False, index=out.index, columns=steps))
+        done = (
+            setup_flags(dataset, setup.get("window_days", jc.setup_days)).reindex(
+                index=out.index, columns=steps, fill_value=False
+            )
+            if dataset.setup_steps is not None
+            else pd.DataFrame(False, index=out.index, columns=steps)
+        )
         out["setup_steps_done"] = done.sum(axis=1).astype(int)
         if setup.get("min_steps"):
             reached["setup"] = out["setup_steps_done"] >= setup["min_steps"]
@@ -468,7 +581,9 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
 
     from .maturity import maturity_levels
 
-    levels = maturity_levels(flags.reindex(out.index, fill_value=False), framework.categories, framework.min_categories)
+    levels = maturity_levels(
+        flags.reindex(out.index, fill_value=False), framework.categories, framework.min_categories
+    )
     out = out.join(levels)
     if framework.min_categories:
         reached["maturity"] = out["mature"]
@@ -498,13 +613,23 @@ def _next_steps(out, order, reached) -> pd.Series:
 def _next_feature(out, flags, framework, segments) -> pd.DataFrame:
     """The non-mature category closest to mature and the feature to adopt there."""
     cats = {n: c for n, c in framework.categories.items() if c.get("min_features")}
-    res = pd.DataFrame({"next_category": pd.Series(None, index=out.index, dtype=object),
-                        "next_feature": pd.Series(None, index=out.index, dtype=object)})
+    res = pd.DataFrame(
+        {
+            "next_category": pd.Series(None, index=out.index, dtype=object),
+            "next_feature": pd.Series(None, index=out.index, dtype=object),
+        }
+    )
     if not cats:
         return res
     names = list(cats)
-    gap = np.column_stack([
-        np.where(out[f"{n}:mature"], np.inf, cats[n]["min_features"] - out[f"{n}:features_used"]) for n in names])
+    gap = np.column_stack(
+        [
+            np.where(
+                out[f"{n}:mature"], np.inf, cats[n]["min_features"] - out[f"{n}:features_used"]
+            )
+            for n in names
+        ]
+    )
     any_gap = np.isfinite(gap).any(axis=1)
     best = np.argmin(np.where(np.isfinite(gap), gap, np.inf), axis=1)
     peer_key = segments["plan"].astype(str) + "|" + segments["size_band"].astype(str)
@@ -517,7 +642,11 @@ def _next_feature(out, flags, framework, segments) -> pd.DataFrame:
         mature = out[f"{name}:mature"].to_numpy(dtype=bool)
         # adoption of each feature among mature peers (same plan and size band); fall back to all mature accounts
         overall = f[mature].mean() if mature.any() else f.mean()
-        peer = f[mature].groupby(peer_key[mature]).mean() if mature.any() else pd.DataFrame(columns=feats)
+        peer = (
+            f[mature].groupby(peer_key[mature]).mean()
+            if mature.any()
+            else pd.DataFrame(columns=feats)
+        )
         idx = np.flatnonzero(rows)
         keys = peer_key.to_numpy()[idx]
         unused = ~f.to_numpy(dtype=bool)[idx]

@@ -80,7 +80,11 @@ class MaturityResult:
 
     @property
     def share_mature(self) -> float:
-        return float(self.levels["mature"].mean()) if self.levels is not None and len(self.levels) else float("nan")
+        return (
+            float(self.levels["mature"].mean())
+            if self.levels is not None and len(self.levels)
+            else float("nan")
+        )
 
     @property
     def disagreements(self) -> pd.DataFrame:
@@ -93,16 +97,35 @@ class MaturityResult:
 
     def _repr_html_(self) -> str:
         m = "n/a" if self.min_categories is None else self.min_categories
-        ari = "" if self.adjusted_rand_index is None else f"; catalog vs data clusters ARI {self.adjusted_rand_index:.2f}"
-        head = (f"<div><strong>Maturity</strong>: {len(self.categories)} categories ({html.escape(self.source)}), "
-                f"mature overall = mature in at least {m} categories; {self.share_mature:.1%} of accounts mature{ari}.</div>")
-        cols = ["category", "n_features", "min_features", "min_features_ci", "share_mature", "retention_mature",
-                "retention_not_mature", "lift", "lift_ci"]
+        ari = (
+            ""
+            if self.adjusted_rand_index is None
+            else f"; catalog vs data clusters ARI {self.adjusted_rand_index:.2f}"
+        )
+        head = (
+            f"<div><strong>Maturity</strong>: {len(self.categories)} categories ({html.escape(self.source)}), "
+            f"mature overall = mature in at least {m} categories; {self.share_mature:.1%} of accounts mature{ari}.</div>"
+        )
+        cols = [
+            "category",
+            "n_features",
+            "min_features",
+            "min_features_ci",
+            "share_mature",
+            "retention_mature",
+            "retention_not_mature",
+            "lift",
+            "lift_ci",
+        ]
         cat = self.categories[[c for c in cols if c in self.categories]]
         from .plotting import safe_figure_html
 
-        return (head + cat.to_html(index=False, escape=True) + safe_figure_html(self.plot_retention_by_count)
-                + self.by_count.round(3).to_html(index=False, escape=True))
+        return (
+            head
+            + cat.to_html(index=False, escape=True)
+            + safe_figure_html(self.plot_retention_by_count)
+            + self.by_count.round(3).to_html(index=False, escape=True)
+        )
 
     def plot_retention_by_count(self, ax=None):
         """Retention by number of mature categories, with 95% CIs and the chosen m."""
@@ -112,9 +135,13 @@ class MaturityResult:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
         err = np.vstack([t["retention"] - t["retention_low"], t["retention_high"] - t["retention"]])
-        colors = ["#1b7837" if self.min_categories is not None and k >= self.min_categories else "#92c5de"
-                  for k in t["mature_categories"]]
-        ax.bar(t["mature_categories"].astype(str), t["retention"], yerr=err, color=colors, capsize=3)
+        colors = [
+            "#1b7837" if self.min_categories is not None and k >= self.min_categories else "#92c5de"
+            for k in t["mature_categories"]
+        ]
+        ax.bar(
+            t["mature_categories"].astype(str), t["retention"], yerr=err, color=colors, capsize=3
+        )
         for x, n in enumerate(t["accounts"]):
             ax.text(x, 0.02, f"n={n:,}", ha="center", fontsize=7, rotation=90, va="bottom")
         ax.set_ylim(0, 1)
@@ -141,7 +168,9 @@ class MaturityResult:
 
 
 # ----------------------------------------------------------------------------- clustering
-def propose_categories(flags: pd.DataFrame, max_clusters: int = 8) -> tuple[pd.Series, float | None, int]:
+def propose_categories(
+    flags: pd.DataFrame, max_clusters: int = 8
+) -> tuple[pd.Series, float | None, int]:
     """Group flags by co-adoption: hierarchical clustering on ``1 - phi``.
 
     Parameters
@@ -196,11 +225,17 @@ def propose_categories(flags: pd.DataFrame, max_clusters: int = 8) -> tuple[pd.S
             title = " + ".join(top)
         for i in idx:
             out[names[i]] = title
-    return pd.Series(out, dtype=object).reindex(names), (None if score is None else float(score)), int(k)
+    return (
+        pd.Series(out, dtype=object).reindex(names),
+        (None if score is None else float(score)),
+        int(k),
+    )
 
 
 # ----------------------------------------------------------------------------- levels
-def maturity_levels(flags: pd.DataFrame, categories: dict[str, dict], min_categories: int | None) -> pd.DataFrame:
+def maturity_levels(
+    flags: pd.DataFrame, categories: dict[str, dict], min_categories: int | None
+) -> pd.DataFrame:
     """Per account: features used per category, mature per category, count and overall.
 
     Parameters
@@ -228,7 +263,11 @@ def maturity_levels(flags: pd.DataFrame, categories: dict[str, dict], min_catego
 
 # ----------------------------------------------------------------------------- stage
 def discover_maturity(
-    population: Population, features: FeatureResult, config: Config | None = None, *, progress: bool = True
+    population: Population,
+    features: FeatureResult,
+    config: Config | None = None,
+    *,
+    progress: bool = True,
 ) -> MaturityResult:
     """Group selected features into categories and choose the "mature" thresholds.
 
@@ -252,8 +291,11 @@ def discover_maturity(
     selected = sorted(features.selected)
     y = population.retained.to_numpy(dtype=bool)
     if not selected:
-        return _empty_result(population, "no feature was selected by feature discovery, so there are no "
-                                          "maturity categories: see the features table for each feature's reason")
+        return _empty_result(
+            population,
+            "no feature was selected by feature discovery, so there are no "
+            "maturity categories: see the features table for each feature's reason",
+        )
     flags = population.flags[selected]
     notes: list[str] = []
     selection = split_halves(y, seed)
@@ -261,13 +303,19 @@ def discover_maturity(
     catalog = population.catalog.reindex(selected)
     clusters, silhouette, n_clusters = propose_categories(flags, mcfg.max_clusters)
     has_catalog = catalog.notna().any()
-    source = mcfg.categories if mcfg.categories != "auto" else ("catalog" if has_catalog else "data")
+    source = (
+        mcfg.categories if mcfg.categories != "auto" else ("catalog" if has_catalog else "data")
+    )
     if source == "catalog" and not has_catalog:
-        raise InsufficientDataError("maturity.categories = 'catalog' but the dataset has no feature catalog")
+        raise InsufficientDataError(
+            "maturity.categories = 'catalog' but the dataset has no feature catalog"
+        )
     if source == "catalog":
         used = catalog.fillna("uncategorised")
         if catalog.isna().any():
-            notes.append(f"{int(catalog.isna().sum())} selected feature(s) have no catalog category: grouped as 'uncategorised'")
+            notes.append(
+                f"{int(catalog.isna().sum())} selected feature(s) have no catalog category: grouped as 'uncategorised'"
+            )
     else:
         used = clusters
 
@@ -277,29 +325,50 @@ def discover_maturity(
 
         known = catalog.notna()
         ari = float(adjusted_rand_score(catalog[known], clusters[known]))
-    majority = (pd.DataFrame({"catalog": catalog, "cluster": clusters}).dropna()
-                .groupby("cluster")["catalog"].agg(lambda s: s.value_counts().sort_index().idxmax()))
-    assignments = pd.DataFrame({
-        "feature": selected,
-        "catalog_category": catalog.to_numpy(dtype=object),
-        "data_cluster": clusters.to_numpy(dtype=object),
-        "category": used.to_numpy(dtype=object),
-    })
+    majority = (
+        pd.DataFrame({"catalog": catalog, "cluster": clusters})
+        .dropna()
+        .groupby("cluster")["catalog"]
+        .agg(lambda s: s.value_counts().sort_index().idxmax())
+    )
+    assignments = pd.DataFrame(
+        {
+            "feature": selected,
+            "catalog_category": catalog.to_numpy(dtype=object),
+            "data_cluster": clusters.to_numpy(dtype=object),
+            "category": used.to_numpy(dtype=object),
+        }
+    )
     assignments["cluster_majority_category"] = assignments["data_cluster"].map(majority)
-    assignments["agrees"] = np.where(assignments["catalog_category"].isna(), None,
-                                     assignments["catalog_category"] == assignments["cluster_majority_category"])
+    assignments["agrees"] = np.where(
+        assignments["catalog_category"].isna(),
+        None,
+        assignments["catalog_category"] == assignments["cluster_majority_category"],
+    )
 
     rows, scans, specs, used_counts = [], {}, {}, {}
     for name in sorted(assignments["category"].unique()):
         feats = assignments.loc[assignments["category"] == name, "feature"].tolist()
         used_count = flags[feats].to_numpy(dtype=bool).sum(axis=1)
-        row = {"category": name, "features": feats, "n_features": len(feats),
-               "share_basic": float((used_count >= 1).mean())}
+        row = {
+            "category": name,
+            "features": feats,
+            "n_features": len(feats),
+            "share_basic": float((used_count >= 1).mean()),
+        }
         try:
-            scan = scan_thresholds(used_count, y, candidates=np.arange(1, len(feats) + 1),
-                                   min_share=mcfg.min_side_share, n_bootstrap=mcfg.n_bootstrap,
-                                   random_state=seed, alpha=alpha, selection=selection,
-                                   metric_name=f"{name}: features used", outcome_name="retention")
+            scan = scan_thresholds(
+                used_count,
+                y,
+                candidates=np.arange(1, len(feats) + 1),
+                min_share=mcfg.min_side_share,
+                n_bootstrap=mcfg.n_bootstrap,
+                random_state=seed,
+                alpha=alpha,
+                selection=selection,
+                metric_name=f"{name}: features used",
+                outcome_name="retention",
+            )
         except InsufficientDataError as exc:
             notes.append(f"category '{name}' has no usable 'mature' threshold: {exc}")
             specs[name] = {"features": feats, "min_features": None}
@@ -309,15 +378,25 @@ def discover_maturity(
         used_counts[name] = used_count
         k = int(scan.threshold)
         specs[name] = {"features": feats, "min_features": k}
-        rows.append(row | {
-            "min_features": k, "min_features_ci": f"{scan.ci[0]:g}-{scan.ci[1]:g}",
-            "min_features_ci_low": scan.ci[0], "min_features_ci_high": scan.ci[1],
-            "share_mature": scan.share_above, "retention_mature": scan.rate_above,
-            "retention_not_mature": scan.rate_below, "lift": scan.lift,
-            "lift_ci": f"{scan.lift_ci[0]:.2f}-{scan.lift_ci[1]:.2f}",
-            "lift_ci_low": scan.lift_ci[0], "lift_ci_high": scan.lift_ci[1], "phi": scan.phi,
-            "shape": scan.shape, "bootstrap_agreement": scan.bootstrap_agreement,
-        })
+        rows.append(
+            row
+            | {
+                "min_features": k,
+                "min_features_ci": f"{scan.ci[0]:g}-{scan.ci[1]:g}",
+                "min_features_ci_low": scan.ci[0],
+                "min_features_ci_high": scan.ci[1],
+                "share_mature": scan.share_above,
+                "retention_mature": scan.rate_above,
+                "retention_not_mature": scan.rate_below,
+                "lift": scan.lift,
+                "lift_ci": f"{scan.lift_ci[0]:.2f}-{scan.lift_ci[1]:.2f}",
+                "lift_ci_low": scan.lift_ci[0],
+                "lift_ci_high": scan.lift_ci[1],
+                "phi": scan.phi,
+                "shape": scan.shape,
+                "bootstrap_agreement": scan.bootstrap_agreement,
+            }
+        )
     categories = pd.DataFrame(rows)
 
     levels = maturity_levels(population.flags, specs, None)
@@ -328,33 +407,70 @@ def discover_maturity(
         candidates = np.arange(1, n_thresholded + 1)
         try:
             if m is None:
-                step = choose_step(counts[selection], y[selection], candidates, min_share=mcfg.min_side_share,
-                                   n_bootstrap=mcfg.n_bootstrap, random_state=seed, alpha=alpha,
-                                   category_counts={c: v[selection] for c, v in used_counts.items()},
-                                   category_candidates={c: np.arange(1, len(specs[c]["features"]) + 1)
-                                                        for c in used_counts})
+                step = choose_step(
+                    counts[selection],
+                    y[selection],
+                    candidates,
+                    min_share=mcfg.min_side_share,
+                    n_bootstrap=mcfg.n_bootstrap,
+                    random_state=seed,
+                    alpha=alpha,
+                    category_counts={c: v[selection] for c, v in used_counts.items()},
+                    category_candidates={
+                        c: np.arange(1, len(specs[c]["features"]) + 1) for c in used_counts
+                    },
+                )
                 m = step["m"]
             if m is None:  # no count steps up: the best-phi count, a business choice
-                overall = scan_thresholds(counts, y, candidates=candidates, min_share=mcfg.min_side_share,
-                                          n_bootstrap=mcfg.n_bootstrap, random_state=seed, alpha=alpha,
-                                          selection=selection, metric_name="mature categories",
-                                          outcome_name="retention")
+                overall = scan_thresholds(
+                    counts,
+                    y,
+                    candidates=candidates,
+                    min_share=mcfg.min_side_share,
+                    n_bootstrap=mcfg.n_bootstrap,
+                    random_state=seed,
+                    alpha=alpha,
+                    selection=selection,
+                    metric_name="mature categories",
+                    outcome_name="retention",
+                )
                 m = int(overall.threshold)
-                notes.append("retention does not step up at any number of mature categories on the selection "
-                             f"half; m = {m} is the best-separating count, a business choice")
+                notes.append(
+                    "retention does not step up at any number of mature categories on the selection "
+                    f"half; m = {m} is the best-separating count, a business choice"
+                )
             else:
-                overall = scan_thresholds(counts, y, candidates=[m], min_share=0.0, n_bootstrap=0,
-                                          random_state=seed, alpha=alpha, selection=selection,
-                                          metric_name="mature categories", outcome_name="retention")
+                overall = scan_thresholds(
+                    counts,
+                    y,
+                    candidates=[m],
+                    min_share=0.0,
+                    n_bootstrap=0,
+                    random_state=seed,
+                    alpha=alpha,
+                    selection=selection,
+                    metric_name="mature categories",
+                    outcome_name="retention",
+                )
         except InsufficientDataError as exc:
             notes.append(f"no usable overall threshold: {exc}")
             m = None
     levels = maturity_levels(population.flags, specs, m)
     by_count = _retention_by_count(counts, y)
     return MaturityResult(
-        categories=categories, assignments=assignments, by_count=by_count, min_categories=m,
-        overall=overall, step=step, category_scans=scans, source=source, adjusted_rand_index=ari,
-        n_clusters=n_clusters, silhouette=silhouette, levels=levels, notes=notes,
+        categories=categories,
+        assignments=assignments,
+        by_count=by_count,
+        min_categories=m,
+        overall=overall,
+        step=step,
+        category_scans=scans,
+        source=source,
+        adjusted_rand_index=ari,
+        n_clusters=n_clusters,
+        silhouette=silhouette,
+        levels=levels,
+        notes=notes,
     )
 
 
@@ -363,12 +479,36 @@ def _empty_result(population: Population, why: str) -> MaturityResult:
     levels = maturity_levels(population.flags, {}, None)
     return MaturityResult(
         categories=pd.DataFrame(columns=["category", "features", "n_features", "min_features"]),
-        assignments=pd.DataFrame(columns=["feature", "catalog_category", "data_cluster", "category",
-                                          "cluster_majority_category", "agrees"]),
-        by_count=pd.DataFrame(columns=["mature_categories", "accounts", "share", "retention", "retention_low",
-                                       "retention_high"]),
-        min_categories=None, overall=None, step=None, category_scans={}, source="none",
-        adjusted_rand_index=None, n_clusters=None, silhouette=None, levels=levels, notes=[why],
+        assignments=pd.DataFrame(
+            columns=[
+                "feature",
+                "catalog_category",
+                "data_cluster",
+                "category",
+                "cluster_majority_category",
+                "agrees",
+            ]
+        ),
+        by_count=pd.DataFrame(
+            columns=[
+                "mature_categories",
+                "accounts",
+                "share",
+                "retention",
+                "retention_low",
+                "retention_high",
+            ]
+        ),
+        min_categories=None,
+        overall=None,
+        step=None,
+        category_scans={},
+        source="none",
+        adjusted_rand_index=None,
+        n_clusters=None,
+        silhouette=None,
+        levels=levels,
+        notes=[why],
     )
 
 
@@ -381,7 +521,9 @@ def _best_step(levels: np.ndarray, pos: np.ndarray, tot: np.ndarray, candidates,
         ok = min_share <= share <= 1 - min_share
         ll, coef = -np.inf, np.nan
         if ok:
-            ll, beta = stats.logistic_fit(np.column_stack([levels, (levels >= m).astype(float)]), pos, tot)
+            ll, beta = stats.logistic_fit(
+                np.column_stack([levels, (levels >= m).astype(float)]), pos, tot
+            )
             coef = beta[-1]
         up = ok and coef > 0
         table.append((m, share, ok, ll, coef))
@@ -390,8 +532,18 @@ def _best_step(levels: np.ndarray, pos: np.ndarray, tot: np.ndarray, candidates,
     return (None if best is None else int(best[0])), table
 
 
-def choose_step(counts, y, candidates, *, min_share=0.05, n_bootstrap=200, random_state=0, alpha=0.05,
-                category_counts=None, category_candidates=None) -> dict:
+def choose_step(
+    counts,
+    y,
+    candidates,
+    *,
+    min_share=0.05,
+    n_bootstrap=200,
+    random_state=0,
+    alpha=0.05,
+    category_counts=None,
+    category_candidates=None,
+) -> dict:
     """Choose ``m``: where retention steps *up* beyond its trend in the number of mature categories.
 
     Parameters
@@ -421,22 +573,47 @@ def choose_step(counts, y, candidates, *, min_share=0.05, n_bootstrap=200, rando
         w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
         c = counts
         if category_counts:
-            ks = {name: choose_threshold(u, y, category_candidates[name], min_share=min_share, weights=w)
-                  for name, u in category_counts.items()}
-            c = sum((u >= k).astype(int) for name, u in category_counts.items() if (k := ks[name]) is not None)
+            ks = {
+                name: choose_threshold(
+                    u, y, category_candidates[name], min_share=min_share, weights=w
+                )
+                for name, u in category_counts.items()
+            }
+            c = sum(
+                (u >= k).astype(int)
+                for name, u in category_counts.items()
+                if (k := ks[name]) is not None
+            )
             c = np.asarray(c if not np.isscalar(c) else np.zeros(n, dtype=int))
         mb, _ = _step_from_counts(c, y, w, candidates, min_share)
         chosen.append(-1 if mb is None else mb)
     chosen = np.asarray(chosen)
     found = chosen[chosen >= 0]
-    ci = ((int(np.quantile(found, alpha / 2, method="lower")), int(np.quantile(found, 1 - alpha / 2, method="higher")))
-          if m is not None and len(found) else (m, m))
+    ci = (
+        (
+            int(np.quantile(found, alpha / 2, method="lower")),
+            int(np.quantile(found, 1 - alpha / 2, method="higher")),
+        )
+        if m is not None and len(found)
+        else (m, m)
+    )
     return {
-        "m": m, "ci": ci,
-        "bootstrap_agreement": float(np.mean(chosen == (-1 if m is None else m))) if len(chosen) else float("nan"),
+        "m": m,
+        "ci": ci,
+        "bootstrap_agreement": float(np.mean(chosen == (-1 if m is None else m)))
+        if len(chosen)
+        else float("nan"),
         "bootstrap_no_step": float(np.mean(chosen < 0)) if len(chosen) else float("nan"),
-        "table": pd.DataFrame(table, columns=["min_categories", "share_at_or_above", "eligible", "log_likelihood",
-                                              "step_log_odds"]),
+        "table": pd.DataFrame(
+            table,
+            columns=[
+                "min_categories",
+                "share_at_or_above",
+                "eligible",
+                "log_likelihood",
+                "step_log_odds",
+            ],
+        ),
     }
 
 
@@ -455,7 +632,14 @@ def _retention_by_count(counts: np.ndarray, y: np.ndarray) -> pd.DataFrame:
         n = int(member.sum())
         kept = int(y[member].sum())
         low, high = stats.wilson_interval(kept, n)
-        rows.append({"mature_categories": k, "accounts": n, "share": n / len(y),
-                     "retention": kept / n if n else np.nan, "retention_low": float(low),
-                     "retention_high": float(high)})
+        rows.append(
+            {
+                "mature_categories": k,
+                "accounts": n,
+                "share": n / len(y),
+                "retention": kept / n if n else np.nan,
+                "retention_low": float(low),
+                "retention_high": float(high),
+            }
+        )
     return pd.DataFrame(rows)

@@ -150,17 +150,27 @@ class NotebookParameters:
         """The parameters as a two-column table (for display)."""
         import pandas as pd
 
-        rows = [("dataset", self.dataset), ("config", self.config_path or "library defaults"),
-                ("seed", self.seed), ("output_dir", self.output_dir)]
+        rows = [
+            ("dataset", self.dataset),
+            ("config", self.config_path or "library defaults"),
+            ("seed", self.seed),
+            ("output_dir", self.output_dir),
+        ]
         if self.run_a is not None:
             rows += [("run_a", self.run_a), ("run_b", self.run_b)]
         return pd.DataFrame([(k, str(v)) for k, v in rows], columns=["parameter", "value"])
 
     def __repr__(self) -> str:
-        return "NotebookParameters(" + ", ".join(f"{r.parameter}={r.value}" for r in self.to_frame().itertuples()) + ")"
+        return (
+            "NotebookParameters("
+            + ", ".join(f"{r.parameter}={r.value}" for r in self.to_frame().itertuples())
+            + ")"
+        )
 
     def _repr_html_(self) -> str:
-        return "<div><strong>Parameters</strong></div>" + self.to_frame().to_html(index=False, escape=True)
+        return "<div><strong>Parameters</strong></div>" + self.to_frame().to_html(
+            index=False, escape=True
+        )
 
 
 def check_parameters(
@@ -212,8 +222,10 @@ def check_parameters(
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise NotebookError(f"parameter '{name}' must be a path or None, got {value!r}")
     if (run_a is None) != (run_b is None):
-        raise NotebookError("parameters 'run_a' and 'run_b' go together: give both run folders, or neither "
-                            "to let the notebook create two runs itself")
+        raise NotebookError(
+            "parameters 'run_a' and 'run_b' go together: give both run folders, or neither "
+            "to let the notebook create two runs itself"
+        )
     runs = {}
     for name, value in (("run_a", run_a), ("run_b", run_b)):
         if value is None:
@@ -221,22 +233,28 @@ def check_parameters(
         path = _resolve(value, base)
         framework = path / "framework.json" if path.is_dir() else path
         if not framework.is_file():
-            raise NotebookError(f"parameter '{name}': {path} is not a run folder (no framework.json); "
-                                "create one with `milestones discover DATASET --out RUN`")
+            raise NotebookError(
+                f"parameter '{name}': {path} is not a run folder (no framework.json); "
+                "create one with `milestones discover DATASET --out RUN`"
+            )
         runs[name] = path
 
     resolved_dataset = None
     if dataset is None or (isinstance(dataset, str) and not dataset.strip()):
         if not runs:
-            raise NotebookError("parameter 'dataset' is required: a dataset folder (or a wide table file)")
+            raise NotebookError(
+                "parameter 'dataset' is required: a dataset folder (or a wide table file)"
+            )
     elif not isinstance(dataset, (str, os.PathLike)):
         raise NotebookError(f"parameter 'dataset' must be a path, got {dataset!r}")
     else:
         resolved_dataset = _resolve(dataset, base)
         if not resolved_dataset.exists():
             if not runs:
-                raise NotebookError(f"parameter 'dataset': {resolved_dataset} does not exist "
-                                    f"(relative paths are resolved against {base})")
+                raise NotebookError(
+                    f"parameter 'dataset': {resolved_dataset} does not exist "
+                    f"(relative paths are resolved against {base})"
+                )
             resolved_dataset = None  # not needed to compare given runs
 
     if isinstance(config, Config):
@@ -246,8 +264,10 @@ def check_parameters(
     elif isinstance(config, (str, os.PathLike)):
         config_path = _resolve(config, base)
         if not config_path.is_file():
-            raise NotebookError(f"parameter 'config': {config_path} is not a file "
-                                f"(relative paths are resolved against {base})")
+            raise NotebookError(
+                f"parameter 'config': {config_path} is not a file "
+                f"(relative paths are resolved against {base})"
+            )
         study_config = Config.from_toml(config_path)
     else:
         raise NotebookError(f"parameter 'config' must be a TOML file path or None, got {config!r}")
@@ -260,8 +280,15 @@ def check_parameters(
         raise NotebookError(f"parameter 'output_dir': {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
 
-    return NotebookParameters(dataset=resolved_dataset, config=study_config, config_path=config_path,
-                              seed=seed, output_dir=out, run_a=runs.get("run_a"), run_b=runs.get("run_b"))
+    return NotebookParameters(
+        dataset=resolved_dataset,
+        config=study_config,
+        config_path=config_path,
+        seed=seed,
+        output_dir=out,
+        run_a=runs.get("run_a"),
+        run_b=runs.get("run_b"),
+    )
 
 
 # ----------------------------------------------------------------------------- run folders
@@ -279,7 +306,10 @@ def _run_matches(run: Path, dataset: Path, config: Config) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     wanted = json.loads(json.dumps(clean_json(config.to_dict())))
-    if meta.get("config") != wanted or meta.get("versions", {}).get("milestone_discovery") != __version__:
+    if (
+        meta.get("config") != wanted
+        or meta.get("versions", {}).get("milestone_discovery") != __version__
+    ):
         return False
     if meta.get("input_fingerprint") != _fingerprint(dataset):
         return False
@@ -332,10 +362,16 @@ def _select(only: str | Iterable[str] | None) -> list[str]:
     for token in tokens:
         key = token.removesuffix(".ipynb")
         key = key.zfill(2) if key.isdigit() else key
-        hits = [n for n in NOTEBOOKS if n == key or n.split("_", 1)[0] == key or n.split("_", 1)[1] == key]
+        hits = [
+            n
+            for n in NOTEBOOKS
+            if n == key or n.split("_", 1)[0] == key or n.split("_", 1)[1] == key
+        ]
         if not hits:
-            raise NotebookError(f"unknown notebook {token!r}; choose from {', '.join(NOTEBOOKS)} "
-                                "(by number, e.g. 01,03, or by name)")
+            raise NotebookError(
+                f"unknown notebook {token!r}; choose from {', '.join(NOTEBOOKS)} "
+                "(by number, e.g. 01,03, or by name)"
+            )
         chosen.update(hits)
     return [n for n in NOTEBOOKS if n in chosen]
 
@@ -368,8 +404,14 @@ def _execute(notebook: Path, executed: Path, parameters: dict, timeout: int, cwd
 
     try:
         pm.execute_notebook(
-            str(notebook), str(executed), parameters=parameters, kernel_name=KERNEL_NAME,
-            execution_timeout=timeout, cwd=str(cwd), progress_bar=False, log_output=False,
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            execution_timeout=timeout,
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
             # the kernel's own start-up chatter (e.g. "running over TCP") is not the notebook's output
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
@@ -387,7 +429,9 @@ def _execute(notebook: Path, executed: Path, parameters: dict, timeout: int, cwd
             what = f"a cell ran longer than the timeout of {timeout} s{where}"
         else:
             what = f"execution stopped{where}"
-        raise NotebookError(f"notebook {notebook.name}: {what} ({type(exc).__name__}: {exc})") from None
+        raise NotebookError(
+            f"notebook {notebook.name}: {what} ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def export_html(executed: str | Path, out: str | Path | None = None) -> Path:
@@ -417,7 +461,9 @@ def export_html(executed: str | Path, out: str | Path | None = None) -> Path:
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
             title = cell.source.lstrip().splitlines()[0].lstrip("#").strip()
             break
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     out.write_text(body, encoding="utf-8")
     return out
@@ -490,12 +536,18 @@ def run_notebooks(
         raise NotebookError(f"notebook(s) not found in {folder}: {', '.join(missing)}")
     out_dir = Path(out).expanduser().resolve()
     if out_dir == folder or folder in out_dir.parents:
-        raise NotebookError(f"--out {out_dir} is inside the notebooks folder {folder}; "
-                            "executed copies must go elsewhere so the notebooks stay clean")
+        raise NotebookError(
+            f"--out {out_dir} is inside the notebooks folder {folder}; "
+            "executed copies must go elsewhere so the notebooks stay clean"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    parameters = {"dataset": str(dataset_path), "config": str(config_path) if config_path else None,
-                  "seed": seed, "output_dir": str(out_dir)}
+    parameters = {
+        "dataset": str(dataset_path),
+        "config": str(config_path) if config_path else None,
+        "seed": seed,
+        "output_dir": str(out_dir),
+    }
     written = []
     for name in names:
         started = time.perf_counter()
@@ -503,7 +555,13 @@ def run_notebooks(
         log.info("running %s.ipynb", name)
         _execute(folder / f"{name}.ipynb", executed, parameters, int(timeout), folder)
         html_path = export_html(executed, out_dir / f"{name}.html")
-        log.info("%s: %s and %s (%.1f s)", name, executed.name, html_path.name, time.perf_counter() - started)
+        log.info(
+            "%s: %s and %s (%.1f s)",
+            name,
+            executed.name,
+            html_path.name,
+            time.perf_counter() - started,
+        )
         written.append(html_path)
     return written
 
@@ -515,12 +573,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m milestone_discovery.notebooks",
         description="Execute the analysis notebooks with papermill and export them to HTML without code.",
     )
-    p.add_argument("--dataset", required=True, help="dataset folder (or wide table file with --config)")
-    p.add_argument("--out", required=True, help="output folder for executed notebooks and HTML exports")
+    p.add_argument(
+        "--dataset", required=True, help="dataset folder (or wide table file with --config)"
+    )
+    p.add_argument(
+        "--out", required=True, help="output folder for executed notebooks and HTML exports"
+    )
     p.add_argument("--config", help="study config (TOML)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--timeout", type=int, default=600, help="seconds each cell may run (default 600)")
-    p.add_argument("--only", help="comma-separated notebooks to run, by number or name (e.g. 01,03)")
+    p.add_argument(
+        "--timeout", type=int, default=600, help="seconds each cell may run (default 600)"
+    )
+    p.add_argument(
+        "--only", help="comma-separated notebooks to run, by number or name (e.g. 01,03)"
+    )
     return p
 
 
@@ -532,8 +598,14 @@ def main(argv: list[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
-        written = run_notebooks(args.dataset, args.out, config=args.config, seed=args.seed,
-                                timeout=args.timeout, only=args.only)
+        written = run_notebooks(
+            args.dataset,
+            args.out,
+            config=args.config,
+            seed=args.seed,
+            timeout=args.timeout,
+            only=args.only,
+        )
     except MilestoneError as exc:
         print(f"notebooks: error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,6 @@ STATUS_COLORS = {
 }
 
 
-
 def figure_html(fig, dpi: int = 90) -> str:
     """An ``<img>`` tag holding a figure as an inline PNG, for ``_repr_html_``; closes the figure.
 

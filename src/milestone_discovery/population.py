@@ -22,7 +22,13 @@ import pandas as pd
 from .config import Config
 from .data import Dataset
 
-__all__ = ["Population", "build_population", "monthly_activity", "size_band_labels", "EXCLUSION_REASONS"]
+__all__ = [
+    "Population",
+    "build_population",
+    "monthly_activity",
+    "size_band_labels",
+    "EXCLUSION_REASONS",
+]
 
 EXCLUSION_REASONS = {
     "churned_in_window": "churned inside the observation window (no full chance to adopt)",
@@ -82,10 +88,19 @@ class Population:
     def summary(self) -> pd.DataFrame:
         """Population counts: total, excluded by reason, eligible, retained."""
         rows = [{"group": "all accounts", "accounts": len(self.accounts)}]
-        rows += [{"group": f"excluded: {r.reason}", "accounts": int(r.accounts)} for r in self.exclusions.itertuples()]
-        rows += [{"group": "eligible (retention population)", "accounts": self.n_eligible},
-                 {"group": "retained (outcome column)" if self.kind == "wide" else f"retained at {self.horizon_days} days",
-                  "accounts": int(self.retained.sum())}]
+        rows += [
+            {"group": f"excluded: {r.reason}", "accounts": int(r.accounts)}
+            for r in self.exclusions.itertuples()
+        ]
+        rows += [
+            {"group": "eligible (retention population)", "accounts": self.n_eligible},
+            {
+                "group": "retained (outcome column)"
+                if self.kind == "wide"
+                else f"retained at {self.horizon_days} days",
+                "accounts": int(self.retained.sum()),
+            },
+        ]
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
@@ -112,18 +127,29 @@ def _segments(accounts: pd.DataFrame, config: Config) -> pd.DataFrame:
     edges = config.study.size_bands
     if size.notna().any():
         band_index = np.searchsorted(np.asarray(edges, dtype=float), size.to_numpy(), side="left")
-        band = pd.Series(np.asarray(size_band_labels(edges), dtype=object)[band_index], index=accounts.index)
+        band = pd.Series(
+            np.asarray(size_band_labels(edges), dtype=object)[band_index], index=accounts.index
+        )
         band[size.isna()] = "unknown"
         # rank first so that ties never make qcut fail; strata are then near-equal in size
         n = min(config.study.n_size_strata, max(int(size.notna().sum()), 1))
-        stratum = pd.qcut(size.rank(method="first"), n, labels=False) if n > 1 else pd.Series(0, index=accounts.index)
+        stratum = (
+            pd.qcut(size.rank(method="first"), n, labels=False)
+            if n > 1
+            else pd.Series(0, index=accounts.index)
+        )
         stratum = stratum.fillna(-1).astype(int)
     else:
         band = pd.Series("unknown", index=accounts.index, dtype=object)
         stratum = pd.Series(0, index=accounts.index)
-    return pd.DataFrame({"plan": accounts["plan"].astype(str).to_numpy(),
-                         "size_band": band.to_numpy(), "size_stratum": stratum.to_numpy()},
-                        index=pd.Index(accounts["account_id"], name="account_id"))
+    return pd.DataFrame(
+        {
+            "plan": accounts["plan"].astype(str).to_numpy(),
+            "size_band": band.to_numpy(),
+            "size_stratum": stratum.to_numpy(),
+        },
+        index=pd.Index(accounts["account_id"], name="account_id"),
+    )
 
 
 def _covariates(accounts: pd.DataFrame) -> pd.DataFrame:
@@ -131,7 +157,9 @@ def _covariates(accounts: pd.DataFrame) -> pd.DataFrame:
     for col in ("company_size", "seats"):
         values = accounts[col].astype(float).to_numpy()
         if np.isfinite(values).any():
-            out[f"log_{'company_size' if col == 'company_size' else 'seats'}"] = np.log1p(np.nan_to_num(values, nan=np.nanmedian(values)))
+            out[f"log_{'company_size' if col == 'company_size' else 'seats'}"] = np.log1p(
+                np.nan_to_num(values, nan=np.nanmedian(values))
+            )
     plans = accounts["plan"].astype(str).to_numpy()
     if len(set(plans)) > 1:
         for plan in sorted(set(plans)):
@@ -156,8 +184,11 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
     study = config.study
     acc = dataset.accounts.reset_index(drop=True)
     ids = pd.Index(acc["account_id"], name="account_id")
-    catalog = (dataset.feature_catalog.set_index("feature")["category"]
-               if dataset.feature_catalog is not None else pd.Series(dtype=object))
+    catalog = (
+        dataset.feature_catalog.set_index("feature")["category"]
+        if dataset.feature_catalog is not None
+        else pd.Series(dtype=object)
+    )
     segments = _segments(acc, config)
     covariates = _covariates(acc)
 
@@ -165,11 +196,17 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
         accounts = acc.assign(eligible=True, exclusion_reason=None)
         flags = dataset.flags.reindex(ids)
         return Population(
-            flags=flags, retained=~dataset.churned.reindex(ids), covariates=covariates,
-            segments=segments, accounts=accounts,
+            flags=flags,
+            retained=~dataset.churned.reindex(ids),
+            covariates=covariates,
+            segments=segments,
+            accounts=accounts,
             exclusions=pd.DataFrame(columns=["reason", "accounts", "description"]),
-            catalog=catalog, as_of=dataset.as_of, observation_days=study.observation_days,
-            horizon_days=study.horizon_days, kind="wide",
+            catalog=catalog,
+            as_of=dataset.as_of,
+            observation_days=study.observation_days,
+            horizon_days=study.horizon_days,
+            kind="wide",
         )
 
     as_of = pd.Timestamp(dataset.as_of)
@@ -184,17 +221,27 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
     eligible = reason.isna()
     retained = ~(churn_day.notna() & (churn_day < study.horizon_days))
 
-    accounts = acc.assign(eligible=eligible.to_numpy(), exclusion_reason=reason.to_numpy(),
-                          retained=np.where(eligible, retained, np.nan))
+    accounts = acc.assign(
+        eligible=eligible.to_numpy(),
+        exclusion_reason=reason.to_numpy(),
+        retained=np.where(eligible, retained, np.nan),
+    )
     counts = reason.value_counts()
     exclusions = pd.DataFrame(
-        [{"reason": r, "accounts": int(counts.get(r, 0)), "description": d} for r, d in EXCLUSION_REASONS.items()]
+        [
+            {"reason": r, "accounts": int(counts.get(r, 0)), "description": d}
+            for r, d in EXCLUSION_REASONS.items()
+        ]
     )
 
-    flags = window_flags(dataset, study.observation_days).reindex(ids[eligible.to_numpy()], fill_value=False)
+    flags = window_flags(dataset, study.observation_days).reindex(
+        ids[eligible.to_numpy()], fill_value=False
+    )
     return Population(
         flags=flags,
-        retained=pd.Series(retained[eligible].to_numpy(dtype=bool), index=flags.index, name="retained"),
+        retained=pd.Series(
+            retained[eligible].to_numpy(dtype=bool), index=flags.index, name="retained"
+        ),
         covariates=covariates.loc[flags.index],
         segments=segments.loc[flags.index],
         accounts=accounts,
@@ -203,7 +250,9 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
         as_of=dataset.as_of,
         observation_days=study.observation_days,
         horizon_days=study.horizon_days,
-        near_churn=_near_churn(dataset, flags.index, study.observation_days, config.features.leaky_days),
+        near_churn=_near_churn(
+            dataset, flags.index, study.observation_days, config.features.leaky_days
+        ),
     )
 
 
@@ -215,7 +264,9 @@ def window_flags(dataset: Dataset, observation_days: int) -> pd.DataFrame:
     """
     usage = dataset.feature_usage
     signup = dataset.accounts.set_index("account_id")["signup_date"]
-    day = (usage["first_used_at"].to_numpy() - signup.reindex(usage["account_id"]).to_numpy()) / np.timedelta64(1, "D")
+    day = (
+        usage["first_used_at"].to_numpy() - signup.reindex(usage["account_id"]).to_numpy()
+    ) / np.timedelta64(1, "D")
     inside = usage.loc[(day >= 0) & (day < observation_days), ["account_id", "feature"]]
     features = dataset.features
     rows = pd.Index(signup.index, name="account_id")
@@ -226,7 +277,9 @@ def window_flags(dataset: Dataset, observation_days: int) -> pd.DataFrame:
     return pd.DataFrame(matrix, index=rows, columns=pd.Index(features, name="feature"))
 
 
-def _near_churn(dataset: Dataset, eligible: pd.Index, observation_days: int, days: int) -> pd.DataFrame:
+def _near_churn(
+    dataset: Dataset, eligible: pd.Index, observation_days: int, days: int
+) -> pd.DataFrame:
     """Per feature, the timing of in-window first use among the retention population.
 
     A flag measured inside the window can only leak the label through
@@ -251,16 +304,21 @@ def _near_churn(dataset: Dataset, eligible: pd.Index, observation_days: int, day
     adopted = in_pop & (day >= 0) & (day < observation_days)
     soon = adopted & (churn_day >= observation_days) & (churn_day < observation_days + days)
     lead = churn_day - day
-    frame = pd.DataFrame({
-        "feature": usage["feature"].to_numpy(),
-        "churned_adopter": soon,
-        "near": soon & (lead <= days),
-        "other_adopter": adopted & ~soon,
-        "late": adopted & ~soon & (day >= observation_days - days),
-    })
+    frame = pd.DataFrame(
+        {
+            "feature": usage["feature"].to_numpy(),
+            "churned_adopter": soon,
+            "near": soon & (lead <= days),
+            "other_adopter": adopted & ~soon,
+            "late": adopted & ~soon & (day >= observation_days - days),
+        }
+    )
     out = frame.groupby("feature").agg(
-        churned_adopters=("churned_adopter", "sum"), first_use_near_churn=("near", "sum"),
-        other_adopters=("other_adopter", "sum"), other_first_use_late=("late", "sum"))
+        churned_adopters=("churned_adopter", "sum"),
+        first_use_near_churn=("near", "sum"),
+        other_adopters=("other_adopter", "sum"),
+        other_first_use_late=("late", "sum"),
+    )
     return out.reindex(dataset.features, fill_value=0).astype(int)
 
 
@@ -295,7 +353,9 @@ def summarize_population(population: Population) -> str:
     if population.kind == "wide":
         lines = ["Retention population (wide table: flags and outcome as given, no time windows):"]
     else:
-        lines = [f"Retention population (window {population.observation_days} d, horizon {population.horizon_days} d):"]
+        lines = [
+            f"Retention population (window {population.observation_days} d, horizon {population.horizon_days} d):"
+        ]
     for row in population.summary().itertuples():
         lines.append(f"  {row.group:<40} {row.accounts:>9,}")
     for row in population.exclusions.itertuples():
@@ -303,4 +363,3 @@ def summarize_population(population: Population) -> str:
     if population.n_eligible:
         lines.append(f"  retention rate among eligible: {population.retention_rate:.1%}")
     return "\n".join(lines)
-

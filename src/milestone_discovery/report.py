@@ -77,16 +77,28 @@ _RC = {
     "savefig.facecolor": "white",
 }
 
-_STAGE_TITLES = {"setup": "Setup", "activation": "Activation", "utilization": "Utilization", "maturity": "Maturity"}
-_MODEL_NAMES = {"covariates": "Company size and plan only", "covariates+features": "Size, plan and feature usage"}
+_STAGE_TITLES = {
+    "setup": "Setup",
+    "activation": "Activation",
+    "utilization": "Utilization",
+    "maturity": "Maturity",
+}
+_MODEL_NAMES = {
+    "covariates": "Company size and plan only",
+    "covariates+features": "Size, plan and feature usage",
+}
 _SETUP_STATUS = {
     "checklist": "on the checklist",
     "dropped_routine": "left out: routine",
     "dropped_niche": "left out: niche",
     "dropped_no_effect": "left out: no clear effect",
 }
-_SETUP_COLORS = {"checklist": GREEN, "dropped_routine": GREY, "dropped_niche": GREY_LIGHT,
-                 "dropped_no_effect": BLUE_LIGHT}
+_SETUP_COLORS = {
+    "checklist": GREEN,
+    "dropped_routine": GREY,
+    "dropped_niche": GREY_LIGHT,
+    "dropped_no_effect": BLUE_LIGHT,
+}
 _EXCLUSION_WORDS = {
     "activation_window_not_over": "signed up too recently: the activation window is not over",
     "churned_in_activation_window": "churned inside the activation window (their counts are cut short)",
@@ -216,8 +228,10 @@ def _load_run(run_dir: str | Path) -> _Run:
     path = Path(run_dir)
     fw_path = path / "framework.json"
     if not path.is_dir() or not fw_path.is_file():
-        raise MilestoneError(f"{path} is not a run folder: framework.json not found "
-                             "(write one with `milestones discover DATASET --out RUN`)")
+        raise MilestoneError(
+            f"{path} is not a run folder: framework.json not found "
+            "(write one with `milestones discover DATASET --out RUN`)"
+        )
     try:
         framework = json.loads(fw_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -265,10 +279,21 @@ class _Parts:
     def from_run(cls, run: _Run) -> _Parts:
         fw = run.framework
         data = fw.get("data") or {}
-        return cls(run=run, fw=fw, data=data, setup=fw.get("setup") or {}, act=fw.get("activation") or {},
-                   util=fw.get("utilization") or {}, mat=fw.get("maturity") or {}, funnel=run.table("funnel"),
-                   features=_features_frame(run), obs=fw.get("observation_days"), horizon=fw.get("horizon_days"),
-                   wide=data.get("kind") == "wide", retention=_num(data.get("retention_rate")))
+        return cls(
+            run=run,
+            fw=fw,
+            data=data,
+            setup=fw.get("setup") or {},
+            act=fw.get("activation") or {},
+            util=fw.get("utilization") or {},
+            mat=fw.get("maturity") or {},
+            funnel=run.table("funnel"),
+            features=_features_frame(run),
+            obs=fw.get("observation_days"),
+            horizon=fw.get("horizon_days"),
+            wide=data.get("kind") == "wide",
+            retention=_num(data.get("retention_rate")),
+        )
 
     @property
     def at_horizon(self) -> str:
@@ -285,7 +310,8 @@ def _features_frame(run: _Run) -> pd.DataFrame | None:
         frame = run.features.copy()
     elif run.framework.get("features"):
         frame = pd.DataFrame(run.framework["features"]).rename(
-            columns={"importance": "perm_importance"})
+            columns={"importance": "perm_importance"}
+        )
     else:
         return None
     if "feature" not in frame or "status" not in frame:
@@ -307,7 +333,9 @@ def _status_rank(status: str) -> int:
 
 
 def _status_word(status: str) -> str:
-    return "selected" if status == "selected" else "dropped: " + label(status.replace("dropped_", ""))
+    return (
+        "selected" if status == "selected" else "dropped: " + label(status.replace("dropped_", ""))
+    )
 
 
 def _status_class(status: str) -> str:
@@ -354,9 +382,15 @@ def _pct_axis(axis) -> None:
 
 def _errors(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
     """Values and asymmetric error bars (0 where the interval is missing)."""
-    vals = np.array([np.nan if _num(r.get(key)) is None else _num(r.get(key)) for r in rows], dtype=float)
-    lo = np.array([np.nan if _num(r.get(f"{key}_low")) is None else _num(r.get(f"{key}_low")) for r in rows])
-    hi = np.array([np.nan if _num(r.get(f"{key}_high")) is None else _num(r.get(f"{key}_high")) for r in rows])
+    vals = np.array(
+        [np.nan if _num(r.get(key)) is None else _num(r.get(key)) for r in rows], dtype=float
+    )
+    lo = np.array(
+        [np.nan if _num(r.get(f"{key}_low")) is None else _num(r.get(f"{key}_low")) for r in rows]
+    )
+    hi = np.array(
+        [np.nan if _num(r.get(f"{key}_high")) is None else _num(r.get(f"{key}_high")) for r in rows]
+    )
     err = np.vstack([np.nan_to_num(vals - lo), np.nan_to_num(hi - vals)]).clip(min=0)
     return vals, err
 
@@ -364,8 +398,9 @@ def _errors(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 def _draw_overview(rows: list[dict], overall: float | None):
     if not rows:
         return None
-    fig, (left, right) = _figure(_FULL, 0.48 * len(rows) + 1.5, ncols=2, sharey=True,
-                                 gridspec_kw={"width_ratios": [1, 1.35]})
+    fig, (left, right) = _figure(
+        _FULL, 0.48 * len(rows) + 1.5, ncols=2, sharey=True, gridspec_kw={"width_ratios": [1, 1.35]}
+    )
     y = np.arange(len(rows))[::-1]
     shares = [_num(r["share"]) or 0.0 for r in rows]
     left.barh(y, shares, color=BLUE, height=0.5)
@@ -377,14 +412,29 @@ def _draw_overview(rows: list[dict], overall: float | None):
     _pct_axis(left.xaxis)
     left.set_title("Share of accounts reaching each milestone")
     outcomes = {r["outcome"] for r in rows}
-    for offset, key, color, text in ((0.12, "rate_reached", GREEN, "reached the milestone"),
-                                     (-0.12, "rate_not_reached", GREY, "did not reach it")):
+    for offset, key, color, text in (
+        (0.12, "rate_reached", GREEN, "reached the milestone"),
+        (-0.12, "rate_not_reached", GREY, "did not reach it"),
+    ):
         vals, err = _errors(rows, key)
-        right.errorbar(vals, y + offset, xerr=err, fmt="o", color=color, ms=6, capsize=3, label=text)
+        right.errorbar(
+            vals, y + offset, xerr=err, fmt="o", color=color, ms=6, capsize=3, label=text
+        )
     if overall is not None and outcomes == {rows[0]["outcome"]} and "retain" in rows[0]["outcome"]:
-        right.axvline(overall, color=INK, lw=0.8, ls=":", label=f"all accounts ({fmt_pct(overall)})")
-    lows = [v for r in rows for v in (r["rate_reached_low"], r["rate_not_reached_low"], r["rate_reached"],
-                                      r["rate_not_reached"]) if v is not None]
+        right.axvline(
+            overall, color=INK, lw=0.8, ls=":", label=f"all accounts ({fmt_pct(overall)})"
+        )
+    lows = [
+        v
+        for r in rows
+        for v in (
+            r["rate_reached_low"],
+            r["rate_not_reached_low"],
+            r["rate_reached"],
+            r["rate_not_reached"],
+        )
+        if v is not None
+    ]
     right.set_xlim(max(0.0, math.floor(min(lows) * 10) / 10 - 0.1) if lows else 0.0, 1.0)
     _pct_axis(right.xaxis)
     title = rows[0]["outcome"] if len(outcomes) == 1 else "outcome"
@@ -407,19 +457,33 @@ def _draw_importance(features: pd.DataFrame, top: int = 25):
     data = features.dropna(subset=["perm_importance"])
     if data.empty:
         return None
-    data = data.sort_values(["perm_importance", "feature"], ascending=[False, True], kind="stable").head(top)[::-1]
-    sd = 1.96 * data["importance_se"].fillna(0.0) if "importance_se" in data else np.zeros(len(data))
+    data = data.sort_values(
+        ["perm_importance", "feature"], ascending=[False, True], kind="stable"
+    ).head(top)[::-1]
+    sd = (
+        1.96 * data["importance_se"].fillna(0.0) if "importance_se" in data else np.zeros(len(data))
+    )
     fig, (ax,) = _figure(_FULL, 0.23 * len(data) + 1.4)
     y = np.arange(len(data))
-    ax.barh(y, data["perm_importance"], xerr=sd, color=[STATUS_COLORS.get(s, GREY) for s in data["status"]],
-            height=0.7, error_kw={"elinewidth": 0.8, "ecolor": "#52606d", "capsize": 2})
+    ax.barh(
+        y,
+        data["perm_importance"],
+        xerr=sd,
+        color=[STATUS_COLORS.get(s, GREY) for s in data["status"]],
+        height=0.7,
+        error_kw={"elinewidth": 0.8, "ecolor": "#52606d", "capsize": 2},
+    )
     ax.set_yticks(y, [label(f) for f in data["feature"]])
-    ax.set_xlabel("importance for retention (how much worse held-out predictions get without the feature; "
-                  "line: 95% interval)")
+    ax.set_xlabel(
+        "importance for retention (how much worse held-out predictions get without the feature; "
+        "line: 95% interval)"
+    )
     ax.set_title(f"The {len(data)} most important of {len(features)} features")
     present = sorted(set(data["status"]), key=lambda s: (_status_rank(s), s))
-    ax.legend(handles=[Patch(color=STATUS_COLORS.get(s, GREY), label=_status_word(s)) for s in present],
-              loc="lower right")
+    ax.legend(
+        handles=[Patch(color=STATUS_COLORS.get(s, GREY), label=_status_word(s)) for s in present],
+        loc="lower right",
+    )
     return fig
 
 
@@ -429,8 +493,12 @@ def _spread(xs: np.ndarray, ys: np.ndarray, widths: np.ndarray, gap: float) -> n
     placed: list[tuple[float, float, float]] = []
     for i in np.lexsort((xs, ys)):
         y, x0, x1 = out[i], xs[i], xs[i] + widths[i]
-        for _ in range(len(placed) + 1):  # each pass moves the label above one more neighbour at most
-            clash = [py for px0, px1, py in placed if x0 < px1 and px0 < x1 and abs(y - py) < gap * 0.999]
+        for _ in range(
+            len(placed) + 1
+        ):  # each pass moves the label above one more neighbour at most
+            clash = [
+                py for px0, px1, py in placed if x0 < px1 and px0 < x1 and abs(y - py) < gap * 0.999
+            ]
             if not clash:
                 break
             y = max(clash) + gap
@@ -444,7 +512,9 @@ def _draw_prevalence(features: pd.DataFrame, low: float, high: float):
 
     if "prevalence" not in features or "perm_importance" not in features:
         return None
-    data = features.assign(perm_importance=features["perm_importance"].fillna(0.0)).dropna(subset=["prevalence"])
+    data = features.assign(perm_importance=features["perm_importance"].fillna(0.0)).dropna(
+        subset=["prevalence"]
+    )
     if data.empty:
         return None
     fig, (ax,) = _figure(_FULL, 4.3)
@@ -456,12 +526,28 @@ def _draw_prevalence(features: pd.DataFrame, low: float, high: float):
     ax.set_xlim(0, 1)
     ax.set_ylim(bottom - 0.03 * (top - bottom), ymax)
     ax.text(low / 2, ymax, "niche", ha="center", va="top", fontsize=8, color="#52606d", rotation=90)
-    ax.text((1 + high) / 2, ymax, "ubiquitous", ha="center", va="top", fontsize=8, color="#52606d", rotation=90)
+    ax.text(
+        (1 + high) / 2,
+        ymax,
+        "ubiquitous",
+        ha="center",
+        va="top",
+        fontsize=8,
+        color="#52606d",
+        rotation=90,
+    )
     for status in sorted(set(data["status"]), key=lambda s: (_status_rank(s), s)):
         group = data[data["status"] == status]
-        ax.scatter(group["prevalence"], group["perm_importance"], s=30 if status == "selected" else 18,
-                   color=STATUS_COLORS.get(status, GREY), label=_status_word(status), zorder=3,
-                   edgecolor="white", linewidth=0.5)
+        ax.scatter(
+            group["prevalence"],
+            group["perm_importance"],
+            s=30 if status == "selected" else 18,
+            color=STATUS_COLORS.get(status, GREY),
+            label=_status_word(status),
+            zorder=3,
+            edgecolor="white",
+            linewidth=0.5,
+        )
     sel = data[data["status"] == "selected"]
     if len(sel):
         lo_y, hi_y = ax.get_ylim()
@@ -470,9 +556,19 @@ def _draw_prevalence(features: pd.DataFrame, low: float, high: float):
         names = [label(f) for f in sel["feature"]]
         ly = _spread(fx, fy, np.array([0.012 + 0.0075 * len(n) for n in names]), gap=0.055)
         for name, x, y0, y1 in zip(names, fx, fy, ly, strict=True):
-            ax.annotate(name, xy=(x, y0), xycoords=("data", "axes fraction"), xytext=(x + 0.012, y1),
-                        textcoords=("data", "axes fraction"), fontsize=7, color=GREEN, va="center",
-                        arrowprops={"arrowstyle": "-", "color": GREEN, "lw": 0.5} if y1 - y0 > 0.02 else None)
+            ax.annotate(
+                name,
+                xy=(x, y0),
+                xycoords=("data", "axes fraction"),
+                xytext=(x + 0.012, y1),
+                textcoords=("data", "axes fraction"),
+                fontsize=7,
+                color=GREEN,
+                va="center",
+                arrowprops={"arrowstyle": "-", "color": GREEN, "lw": 0.5}
+                if y1 - y0 > 0.02
+                else None,
+            )
     _pct_axis(ax.xaxis)
     ax.set_xlabel("share of accounts using the feature in the observation window")
     ax.set_ylabel("importance for retention")
@@ -492,11 +588,22 @@ def _draw_by_count(by_count: pd.DataFrame, min_categories: Any):
     fig, (ax,) = _figure(_FULL / 2, 3.5)
     k = t["mature_categories"].astype(int).to_numpy()
     colors = [GREEN if m is not None and v >= m else BLUE_LIGHT for v in k]
-    err = np.vstack([t["retention"] - t["retention_low"], t["retention_high"] - t["retention"]]).clip(min=0)
-    ax.bar(k.astype(str), t["retention"], yerr=err, color=colors, capsize=3, width=0.65,
-           error_kw={"elinewidth": 0.9, "ecolor": INK})
+    err = np.vstack(
+        [t["retention"] - t["retention_low"], t["retention_high"] - t["retention"]]
+    ).clip(min=0)
+    ax.bar(
+        k.astype(str),
+        t["retention"],
+        yerr=err,
+        color=colors,
+        capsize=3,
+        width=0.65,
+        error_kw={"elinewidth": 0.9, "ecolor": INK},
+    )
     for x, n in enumerate(t["accounts"]):
-        ax.text(x, 0.03, f"{fmt_int(n)}\naccts", ha="center", va="bottom", fontsize=7, color="white")
+        ax.text(
+            x, 0.03, f"{fmt_int(n)}\naccts", ha="center", va="bottom", fontsize=7, color="white"
+        )
     ax.set_ylim(0, 1)
     _pct_axis(ax.yaxis)
     ax.set_xlabel("number of categories the account is mature in")
@@ -511,8 +618,13 @@ def _draw_categories(rows: list[dict]):
         return None
     fig, (ax,) = _figure(_FULL / 2, 0.4 * len(rows) + 1.6)
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, [r["share_basic_value"] or 0.0 for r in rows], color=BLUE_LIGHT, height=0.6,
-            label="uses at least one of its features")
+    ax.barh(
+        y,
+        [r["share_basic_value"] or 0.0 for r in rows],
+        color=BLUE_LIGHT,
+        height=0.6,
+        label="uses at least one of its features",
+    )
     ax.barh(y, [r["share_mature_value"] for r in rows], color=BLUE, height=0.6, label="mature")
     ax.set_yticks(y, [r["name"] for r in rows])
     ax.set_xlim(0, 1)
@@ -523,11 +635,15 @@ def _draw_categories(rows: list[dict]):
     return fig
 
 
-def _draw_scan(scan: pd.DataFrame | None, threshold: float | None, ci: tuple, xlabel: str, outcome: str):
+def _draw_scan(
+    scan: pd.DataFrame | None, threshold: float | None, ci: tuple, xlabel: str, outcome: str
+):
     if scan is None or not {"threshold", "phi"} <= set(scan.columns):
         return None
-    t = scan.assign(threshold=pd.to_numeric(scan["threshold"], errors="coerce"),
-                    phi=pd.to_numeric(scan["phi"], errors="coerce")).dropna(subset=["threshold", "phi"])
+    t = scan.assign(
+        threshold=pd.to_numeric(scan["threshold"], errors="coerce"),
+        phi=pd.to_numeric(scan["phi"], errors="coerce"),
+    ).dropna(subset=["threshold", "phi"])
     t = t.sort_values("threshold")
     if t.empty:
         return None
@@ -535,26 +651,47 @@ def _draw_scan(scan: pd.DataFrame | None, threshold: float | None, ci: tuple, xl
     fig, (ax,) = _figure(_FULL / 2, 3.6)
     span = ok if len(ok) > 1 else t
     lo_x, hi_x = float(span["threshold"].min()), float(span["threshold"].max())
-    if lo_x > 0 and hi_x / lo_x > 20:  # heavy-tailed counts: a log axis keeps the interesting range readable
+    if (
+        lo_x > 0 and hi_x / lo_x > 20
+    ):  # heavy-tailed counts: a log axis keeps the interesting range readable
         ax.set_xscale("log")
         from matplotlib.ticker import FuncFormatter
 
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_value(v)))
     lo, hi = _num(ci[0]), _num(ci[1])
     if lo is not None and hi is not None:
-        ax.axvspan(lo, hi if hi > lo else lo * 1.001 + 1e-9, color=ORANGE_LIGHT, alpha=0.45, lw=0,
-                   label="range the data support")
+        ax.axvspan(
+            lo,
+            hi if hi > lo else lo * 1.001 + 1e-9,
+            color=ORANGE_LIGHT,
+            alpha=0.45,
+            lw=0,
+            label="range the data support",
+        )
     ax.plot(t["threshold"], t["phi"], color=GREY, lw=1)
-    ax.plot(ok["threshold"], ok["phi"], "o-", ms=2.5, lw=1.2, color=BLUE,
-            label=f"link with {outcome} (phi)")
+    ax.plot(
+        ok["threshold"],
+        ok["phi"],
+        "o-",
+        ms=2.5,
+        lw=1.2,
+        color=BLUE,
+        label=f"link with {outcome} (phi)",
+    )
     if threshold is not None:
         ax.axvline(threshold, color=RED, lw=1.5, label=f"chosen: {fmt_value(threshold)}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("link with the outcome (phi)")
     if "share_above" in t:
         twin = ax.twinx()
-        twin.plot(t["threshold"], pd.to_numeric(t["share_above"], errors="coerce"), color=GREEN, lw=1, ls="--",
-                  label="accounts at or above")
+        twin.plot(
+            t["threshold"],
+            pd.to_numeric(t["share_above"], errors="coerce"),
+            color=GREEN,
+            lw=1,
+            ls="--",
+            label="accounts at or above",
+        )
         twin.set_ylim(0, 1.02)
         _pct_axis(twin.yaxis)
         twin.set_ylabel("share of accounts at or above (dashed)", color=GREEN)
@@ -570,7 +707,9 @@ def _draw_scan(scan: pd.DataFrame | None, threshold: float | None, ci: tuple, xl
 
 
 def _draw_by_size(by_size: pd.DataFrame | None):
-    if by_size is None or not {"size_band", "attained_raw", "attained_per_seat"} <= set(by_size.columns):
+    if by_size is None or not {"size_band", "attained_raw", "attained_per_seat"} <= set(
+        by_size.columns
+    ):
         return None
     fig, (ax,) = _figure(_FULL / 2, 3.6)
     x = np.arange(len(by_size))
@@ -597,17 +736,32 @@ def _draw_setup(steps: pd.DataFrame | None):
         return None
     fig, (ax,) = _figure(_FULL / 2, 0.3 * len(t) + 1.6)
     y = np.arange(len(t))
-    err = np.vstack([(t["risk_ratio"] - t["risk_ratio_low"]).fillna(0),
-                     (t["risk_ratio_high"] - t["risk_ratio"]).fillna(0)]).clip(min=0)
-    ax.barh(y, t["risk_ratio"] - 1, left=1, xerr=err, color=[_SETUP_COLORS.get(s, GREY) for s in t["status"]],
-            height=0.6, error_kw={"elinewidth": 0.8, "ecolor": INK, "capsize": 2})
+    err = np.vstack(
+        [
+            (t["risk_ratio"] - t["risk_ratio_low"]).fillna(0),
+            (t["risk_ratio_high"] - t["risk_ratio"]).fillna(0),
+        ]
+    ).clip(min=0)
+    ax.barh(
+        y,
+        t["risk_ratio"] - 1,
+        left=1,
+        xerr=err,
+        color=[_SETUP_COLORS.get(s, GREY) for s in t["status"]],
+        height=0.6,
+        error_kw={"elinewidth": 0.8, "ecolor": INK, "capsize": 2},
+    )
     ax.axvline(1, color=INK, lw=0.8)
     ax.set_yticks(y, [label(s) for s in t["step"]])
     ax.set_xlabel("activation of accounts that did the step ÷ of those that did not (95% CI)")
     ax.set_title("Which setup steps go with activation")
     present = [s for s in _SETUP_STATUS if s in set(t["status"])]
-    fig.legend(handles=[Patch(color=_SETUP_COLORS[s], label=_SETUP_STATUS[s]) for s in present],
-               loc="outside lower center", ncols=2, fontsize=7)
+    fig.legend(
+        handles=[Patch(color=_SETUP_COLORS[s], label=_SETUP_STATUS[s]) for s in present],
+        loc="outside lower center",
+        ncols=2,
+        fontsize=7,
+    )
     return fig
 
 
@@ -617,14 +771,18 @@ def _draw_temporal(rows: list[dict]):
         return None
     fig, (ax,) = _figure(_FULL, 0.36 * len(rows) + 1.5)
     y = np.arange(len(rows))[::-1]
-    for offset, prefix, color, text in ((0.14, "fit", BLUE_LIGHT, "earlier cohorts (used to fit)"),
-                                        (-0.14, "test", BLUE, "later cohorts (never seen by the fit)")):
+    for offset, prefix, color, text in (
+        (0.14, "fit", BLUE_LIGHT, "earlier cohorts (used to fit)"),
+        (-0.14, "test", BLUE, "later cohorts (never seen by the fit)"),
+    ):
         vals, err = _errors(rows, f"{prefix}_lift")
         ax.errorbar(vals, y + offset, xerr=err, fmt="o", color=color, ms=5, capsize=2.5, label=text)
     ax.axvline(1, color=INK, lw=0.8, ls=":")
     ax.set_yticks(y, [r["name"] for r in rows])
-    ax.set_xlabel("retention of accounts reaching the milestone ÷ retention of the others (95% CI); "
-                  "1 = no difference")
+    ax.set_xlabel(
+        "retention of accounts reaching the milestone ÷ retention of the others (95% CI); "
+        "1 = no difference"
+    )
     ax.set_title("Milestone retention lift: earlier vs later signup cohorts")
     fig.legend(loc="outside lower center", ncols=2)
     return fig
@@ -657,11 +815,19 @@ def _retention_split(accounts: pd.DataFrame | None, column: str) -> dict | None:
     lo1, hi1 = stats.wilson_interval(k1, n1)
     lo0, hi0 = stats.wilson_interval(k0, n0)
     rr, rr_lo, rr_hi = stats.risk_ratio(reached, y)
-    return {"accounts_reached": n1, "accounts_not_reached": n0,
-            "rate_reached": k1 / n1 if n1 else None, "rate_reached_low": float(lo1), "rate_reached_high": float(hi1),
-            "rate_not_reached": k0 / n0 if n0 else None, "rate_not_reached_low": float(lo0),
-            "rate_not_reached_high": float(hi0), "relative_risk": float(rr[0]),
-            "relative_risk_low": float(rr_lo[0]), "relative_risk_high": float(rr_hi[0])}
+    return {
+        "accounts_reached": n1,
+        "accounts_not_reached": n0,
+        "rate_reached": k1 / n1 if n1 else None,
+        "rate_reached_low": float(lo1),
+        "rate_reached_high": float(hi1),
+        "rate_not_reached": k0 / n0 if n0 else None,
+        "rate_not_reached_low": float(lo0),
+        "rate_not_reached_high": float(hi0),
+        "relative_risk": float(rr[0]),
+        "relative_risk_low": float(rr_lo[0]),
+        "relative_risk_high": float(rr_hi[0]),
+    }
 
 
 def _scan_as_split(s: dict, prefix: str = "") -> dict:
@@ -669,10 +835,17 @@ def _scan_as_split(s: dict, prefix: str = "") -> dict:
     lo1, hi1 = _ci(s.get(f"{prefix}outcome_rate_above_ci"))
     lo0, hi0 = _ci(s.get(f"{prefix}outcome_rate_below_ci"))
     rlo, rhi = _ci(s.get(f"{prefix}lift_ci"))
-    out = {"rate_reached": s.get(f"{prefix}outcome_rate_above"), "rate_reached_low": lo1, "rate_reached_high": hi1,
-           "rate_not_reached": s.get(f"{prefix}outcome_rate_below"), "rate_not_reached_low": lo0,
-           "rate_not_reached_high": hi0, "relative_risk": s.get(f"{prefix}lift"), "relative_risk_low": rlo,
-           "relative_risk_high": rhi}
+    out = {
+        "rate_reached": s.get(f"{prefix}outcome_rate_above"),
+        "rate_reached_low": lo1,
+        "rate_reached_high": hi1,
+        "rate_not_reached": s.get(f"{prefix}outcome_rate_below"),
+        "rate_not_reached_low": lo0,
+        "rate_not_reached_high": hi0,
+        "relative_risk": s.get(f"{prefix}lift"),
+        "relative_risk_low": rlo,
+        "relative_risk_high": rhi,
+    }
     n, share = _num(s.get(f"{prefix}n_accounts")), _num(s.get(f"{prefix}share_above"))
     if n is not None and share is not None:
         out["accounts_reached"] = round(n * share)
@@ -687,7 +860,9 @@ def _setup_rule(setup: dict) -> str | None:
     days = setup.get("window_days", 30)
     if int(s) >= len(steps):
         return f"Complete all {len(steps)} checklist steps in the first {days} days"
-    return f"Complete at least {int(s)} of the {len(steps)} checklist steps in the first {days} days"
+    return (
+        f"Complete at least {int(s)} of the {len(steps)} checklist steps in the first {days} days"
+    )
 
 
 def _months(value: Any, default: list[int]) -> tuple[int, int]:
@@ -700,16 +875,20 @@ def _activation_rule(act: dict) -> str | None:
         return None
     first, last = _months(act.get("months"), [0, 2])
     days = act.get("window_days")
-    return (f"At least {fmt_value(act['threshold'])} {label(act.get('metric', 'core actions'))} in the first "
-            f"{last - first + 1} months (months {first}–{last}{f', about {days} days' if days else ''})")
+    return (
+        f"At least {fmt_value(act['threshold'])} {label(act.get('metric', 'core actions'))} in the first "
+        f"{last - first + 1} months (months {first}–{last}{f', about {days} days' if days else ''})"
+    )
 
 
 def _utilization_rule(util: dict) -> str | None:
     if _num(util.get("per_seat_threshold")) is None:
         return None
     first, last = _months(util.get("months"), [3, 5])
-    return (f"At least {fmt_value(util['per_seat_threshold'])} {label(util.get('metric', 'core actions'))} "
-            f"per purchased seat per month, in months {first}–{last}")
+    return (
+        f"At least {fmt_value(util['per_seat_threshold'])} {label(util.get('metric', 'core actions'))} "
+        f"per purchased seat per month, in months {first}–{last}"
+    )
 
 
 def _maturity_rule(mat: dict) -> str | None:
@@ -719,21 +898,40 @@ def _maturity_rule(mat: dict) -> str | None:
     return f"Mature in at least {int(m)} of the {len(cats)} categories"
 
 
-def _milestone_row(key: str, rule: str, share: Any, outcome: str, split: dict | None) -> dict | None:
+def _milestone_row(
+    key: str, rule: str, share: Any, outcome: str, split: dict | None
+) -> dict | None:
     if split is None or _num(split.get("rate_reached")) is None:
         return None
-    row = {"key": key, "name": _STAGE_TITLES[key], "rule": rule, "share": _num(share), "outcome": outcome}
-    for k in ("rate_reached", "rate_reached_low", "rate_reached_high", "rate_not_reached",
-              "rate_not_reached_low", "rate_not_reached_high", "relative_risk", "relative_risk_low",
-              "relative_risk_high"):
+    row = {
+        "key": key,
+        "name": _STAGE_TITLES[key],
+        "rule": rule,
+        "share": _num(share),
+        "outcome": outcome,
+    }
+    for k in (
+        "rate_reached",
+        "rate_reached_low",
+        "rate_reached_high",
+        "rate_not_reached",
+        "rate_not_reached_low",
+        "rate_not_reached_high",
+        "relative_risk",
+        "relative_risk_low",
+        "relative_risk_high",
+    ):
         row[k] = _num(split.get(k))
     n1, n0 = _num(split.get("accounts_reached")), _num(split.get("accounts_not_reached"))
     if row["share"] is None and n1 is not None and n0:
         row["share"] = n1 / (n1 + n0)
     row["share_text"] = fmt_pct(row["share"])
-    row["reached_text"] = _rate_phrase(row["rate_reached"], row["rate_reached_low"], row["rate_reached_high"])
-    row["not_reached_text"] = _rate_phrase(row["rate_not_reached"], row["rate_not_reached_low"],
-                                           row["rate_not_reached_high"])
+    row["reached_text"] = _rate_phrase(
+        row["rate_reached"], row["rate_reached_low"], row["rate_reached_high"]
+    )
+    row["not_reached_text"] = _rate_phrase(
+        row["rate_not_reached"], row["rate_not_reached_low"], row["rate_not_reached_high"]
+    )
     row["rr_text"] = fmt_ratio(row["relative_risk"])
     row["rr_ci"] = fmt_ratio_ci(row["relative_risk_low"], row["relative_risk_high"])
     return row
@@ -746,25 +944,48 @@ def _milestones(p: _Parts) -> dict[str, dict]:
     rule = _setup_rule(p.setup)
     if rule:
         split = _retention_split(p.run.accounts, "setup")
-        rows["setup"] = (_milestone_row("setup", rule, _funnel_share(p, "setup"), kept, split) if split
-                         else _milestone_row("setup", rule, _funnel_share(p, "setup"), "activated",
-                                             _scan_as_split(p.setup, "min_steps_")))
+        rows["setup"] = (
+            _milestone_row("setup", rule, _funnel_share(p, "setup"), kept, split)
+            if split
+            else _milestone_row(
+                "setup",
+                rule,
+                _funnel_share(p, "setup"),
+                "activated",
+                _scan_as_split(p.setup, "min_steps_"),
+            )
+        )
     rule = _activation_rule(p.act)
     if rule:
-        validation = [v for v in p.act.get("validation") or [] if "retain" in str(v.get("outcome", ""))]
+        validation = [
+            v for v in p.act.get("validation") or [] if "retain" in str(v.get("outcome", ""))
+        ]
         rows["activation"] = (
-            _milestone_row("activation", rule, _funnel_share(p, "activation"), kept, validation[0]) if validation
-            else _milestone_row("activation", rule, _funnel_share(p, "activation"),
-                                str(p.act.get("outcome") or "no early churn"), _scan_as_split(p.act)))
+            _milestone_row("activation", rule, _funnel_share(p, "activation"), kept, validation[0])
+            if validation
+            else _milestone_row(
+                "activation",
+                rule,
+                _funnel_share(p, "activation"),
+                str(p.act.get("outcome") or "no early churn"),
+                _scan_as_split(p.act),
+            )
+        )
     rule = _utilization_rule(p.util)
     if rule:
-        rows["utilization"] = _milestone_row("utilization", rule, _funnel_share(p, "utilization"), kept,
-                                             _scan_as_split(p.util))
+        rows["utilization"] = _milestone_row(
+            "utilization", rule, _funnel_share(p, "utilization"), kept, _scan_as_split(p.util)
+        )
     rule = _maturity_rule(p.mat)
     if rule and isinstance(p.mat.get("mature_vs_not"), dict):
         share = _funnel_share(p, "maturity")
-        rows["maturity"] = _milestone_row("maturity", rule, share if share is not None else p.mat.get("share_mature"),
-                                          kept, p.mat["mature_vs_not"])
+        rows["maturity"] = _milestone_row(
+            "maturity",
+            rule,
+            share if share is not None else p.mat.get("share_mature"),
+            kept,
+            p.mat["mature_vs_not"],
+        )
     return {k: v for k, v in rows.items() if v is not None}
 
 
@@ -775,7 +996,9 @@ def _outcome_word(outcome: str) -> str:
 def _stage_cards(p: _Parts, milestones: dict[str, dict]) -> list[dict]:
     cards = []
 
-    def card(key: str, rule: str | None, steps: list[str], facts: list[str], categories: list[dict]):
+    def card(
+        key: str, rule: str | None, steps: list[str], facts: list[str], categories: list[dict]
+    ):
         base = {"key": key, "title": _STAGE_TITLES[key], "number": len(cards) + 1}
         if rule is None:
             reason = p.skipped.get(key) or "not enough data to set this milestone"
@@ -785,17 +1008,35 @@ def _stage_cards(p: _Parts, milestones: dict[str, dict]) -> list[dict]:
         share = m["share"] if m else _funnel_share(p, key)
         head = [f"{fmt_pct(share)} of accounts reach it"] if share is not None else []
         if m:
-            head.append(f"{_outcome_word(m['outcome'])}: {fmt_pct(m['rate_reached'])} vs "
-                        f"{fmt_pct(m['rate_not_reached'])} without it")
-        cards.append({**base, "skipped": False, "rule": rule, "steps": steps, "facts": head + facts,
-                      "categories": categories})
+            head.append(
+                f"{_outcome_word(m['outcome'])}: {fmt_pct(m['rate_reached'])} vs "
+                f"{fmt_pct(m['rate_not_reached'])} without it"
+            )
+        cards.append(
+            {
+                **base,
+                "skipped": False,
+                "rule": rule,
+                "steps": steps,
+                "facts": head + facts,
+                "categories": categories,
+            }
+        )
 
     setup_facts = []
     above = _num(p.setup.get("min_steps_outcome_rate_above"))
     if above is not None and milestones.get("setup", {}).get("outcome") != "activated":
-        setup_facts.append(f"activated: {fmt_pct(above)} vs "
-                           f"{fmt_pct(p.setup.get('min_steps_outcome_rate_below'))} without it")
-    card("setup", _setup_rule(p.setup), [label(s) for s in p.setup.get("steps") or []], setup_facts, [])
+        setup_facts.append(
+            f"activated: {fmt_pct(above)} vs "
+            f"{fmt_pct(p.setup.get('min_steps_outcome_rate_below'))} without it"
+        )
+    card(
+        "setup",
+        _setup_rule(p.setup),
+        [label(s) for s in p.setup.get("steps") or []],
+        setup_facts,
+        [],
+    )
     card("activation", _activation_rule(p.act), [], [], [])
     card("utilization", _utilization_rule(p.util), [], [], [])
     cats = []
@@ -819,41 +1060,55 @@ def _headline(p: _Parts, milestones: dict[str, dict]) -> list[str]:
     lines = []
     m = milestones.get("maturity")
     if m:
-        lines.append(f"Of the accounts mature in at least {int(p.mat['min_categories'])} of the "
-                     f"{len(p.mat.get('categories') or [])} product categories, {m['reached_text']} were "
-                     f"{m['outcome']}, vs {m['not_reached_text']} of the others. "
-                     f"{fmt_pct(m['share'])} of accounts get there.")
+        lines.append(
+            f"Of the accounts mature in at least {int(p.mat['min_categories'])} of the "
+            f"{len(p.mat.get('categories') or [])} product categories, {m['reached_text']} were "
+            f"{m['outcome']}, vs {m['not_reached_text']} of the others. "
+            f"{fmt_pct(m['share'])} of accounts get there."
+        )
     m = milestones.get("activation")
     if m:
         first, last = _months(p.act.get("months"), [0, 2])
-        text = (f"Of the accounts with at least {fmt_value(p.act['threshold'])} "
-                f"{label(p.act.get('metric', ''))} in their first {last - first + 1} months, ")
+        text = (
+            f"Of the accounts with at least {fmt_value(p.act['threshold'])} "
+            f"{label(p.act.get('metric', ''))} in their first {last - first + 1} months, "
+        )
         early = [v for v in p.act.get("validation") or [] if "churn" in str(v.get("outcome", ""))]
         if early:
-            text += (f"{fmt_pct(early[0].get('rate_reached'))} {early[0].get('outcome')}, vs "
-                     f"{fmt_pct(early[0].get('rate_not_reached'))} of the others; ")
+            text += (
+                f"{fmt_pct(early[0].get('rate_reached'))} {early[0].get('outcome')}, vs "
+                f"{fmt_pct(early[0].get('rate_not_reached'))} of the others; "
+            )
         lines.append(text + f"{m['reached_text']} were {m['outcome']}, vs {m['not_reached_text']}.")
     m = milestones.get("utilization")
     if m:
-        lines.append(f"Of the accounts with {fmt_value(p.util['per_seat_threshold'])} or more "
-                     f"{label(p.util.get('metric', ''))} per seat per month, {m['reached_text']} were "
-                     f"{m['outcome']}, vs {m['not_reached_text']} of the others.")
+        lines.append(
+            f"Of the accounts with {fmt_value(p.util['per_seat_threshold'])} or more "
+            f"{label(p.util.get('metric', ''))} per seat per month, {m['reached_text']} were "
+            f"{m['outcome']}, vs {m['not_reached_text']} of the others."
+        )
     if _setup_rule(p.setup):
         s = _scan_as_split(p.setup, "min_steps_")
         if _num(s["rate_reached"]) is not None:
-            lines.append(f"Accounts that completed at least {int(p.setup['min_steps'])} of the "
-                         f"{len(p.setup['steps'])} setup checklist steps in their first "
-                         f"{p.setup.get('window_days', 30)} days activated "
-                         f"{_rate_phrase(s['rate_reached'], s['rate_reached_low'], s['rate_reached_high'])} of the "
-                         f"time, vs {fmt_pct(s['rate_not_reached'])} for the others.")
+            lines.append(
+                f"Accounts that completed at least {int(p.setup['min_steps'])} of the "
+                f"{len(p.setup['steps'])} setup checklist steps in their first "
+                f"{p.setup.get('window_days', 30)} days activated "
+                f"{_rate_phrase(s['rate_reached'], s['rate_reached_low'], s['rate_reached_high'])} of the "
+                f"time, vs {fmt_pct(s['rate_not_reached'])} for the others."
+            )
     if p.features is not None:
         n_sel = int((p.features["status"] == "selected").sum())
-        lines.append(f"{n_sel} of {len(p.features)} product features made the cut as maturity milestones; the "
-                     "others were too common, too rare, limited to one segment, explained by company size or plan, "
-                     "leaking the outcome, or not reliably predictive.")
+        lines.append(
+            f"{n_sel} of {len(p.features)} product features made the cut as maturity milestones; the "
+            "others were too common, too rare, limited to one segment, explained by company size or plan, "
+            "leaking the outcome, or not reliably predictive."
+        )
     if p.retention is not None:
-        lines.append(f"Overall, {fmt_pct(p.retention)} of the {fmt_int(p.data.get('eligible'))} accounts analysed "
-                     f"were retained {p.at_horizon}{'' if p.wide else ' after signup'}.")
+        lines.append(
+            f"Overall, {fmt_pct(p.retention)} of the {fmt_int(p.data.get('eligible'))} accounts analysed "
+            f"were retained {p.at_horizon}{'' if p.wide else ' after signup'}."
+        )
     return lines
 
 
@@ -865,11 +1120,22 @@ def _funnel_rows(p: _Parts) -> list[dict]:
     rows = []
     for r in f.to_dict("records"):
         stage = str(r["stage"])
-        rows.append({"stage": "no milestone yet" if stage == "none" else _STAGE_TITLES.get(stage, label(stage)),
-                     "none": stage == "none", "reached": fmt_int(r.get("reached")),
-                     "share": fmt_pct(r.get("share_reached")), "in_order": fmt_int(r.get("reached_in_order")),
-                     "conversion": fmt_pct(r.get("conversion")), "at_stage": fmt_int(r.get("at_stage")),
-                     "retention": _rate_phrase(r.get("retention"), r.get("retention_low"), r.get("retention_high"))})
+        rows.append(
+            {
+                "stage": "no milestone yet"
+                if stage == "none"
+                else _STAGE_TITLES.get(stage, label(stage)),
+                "none": stage == "none",
+                "reached": fmt_int(r.get("reached")),
+                "share": fmt_pct(r.get("share_reached")),
+                "in_order": fmt_int(r.get("reached_in_order")),
+                "conversion": fmt_pct(r.get("conversion")),
+                "at_stage": fmt_int(r.get("at_stage")),
+                "retention": _rate_phrase(
+                    r.get("retention"), r.get("retention_low"), r.get("retention_high")
+                ),
+            }
+        )
     return rows
 
 
@@ -880,37 +1146,80 @@ def _setup_section(p: _Parts) -> dict | None:
     steps = p.run.table("setup_steps")
     rows = []
     if steps is not None and {"step", "status"} <= set(steps.columns):
-        ordered = steps.assign(_o=(steps["status"] != "checklist").astype(int),
-                               _rr=pd.to_numeric(steps.get("risk_ratio"), errors="coerce"))
-        for r in ordered.sort_values(["_o", "_rr"], ascending=[True, False], kind="stable").to_dict("records"):
-            rows.append({"step": label(r["step"]), "checklist": r["status"] == "checklist",
-                         "status": _SETUP_STATUS.get(r["status"], label(r["status"])),
-                         "prevalence": fmt_pct(r.get("prevalence")),
-                         "with": fmt_pct(r.get("activation_completers")),
-                         "without": fmt_pct(r.get("activation_non_completers")),
-                         "rr": fmt_ratio(r.get("risk_ratio")),
-                         "rr_ci": fmt_ratio_ci(r.get("risk_ratio_low"), r.get("risk_ratio_high")),
-                         "reason": str(r.get("reason") or "")})
+        ordered = steps.assign(
+            _o=(steps["status"] != "checklist").astype(int),
+            _rr=pd.to_numeric(steps.get("risk_ratio"), errors="coerce"),
+        )
+        for r in ordered.sort_values(["_o", "_rr"], ascending=[True, False], kind="stable").to_dict(
+            "records"
+        ):
+            rows.append(
+                {
+                    "step": label(r["step"]),
+                    "checklist": r["status"] == "checklist",
+                    "status": _SETUP_STATUS.get(r["status"], label(r["status"])),
+                    "prevalence": fmt_pct(r.get("prevalence")),
+                    "with": fmt_pct(r.get("activation_completers")),
+                    "without": fmt_pct(r.get("activation_non_completers")),
+                    "rr": fmt_ratio(r.get("risk_ratio")),
+                    "rr_ci": fmt_ratio_ci(r.get("risk_ratio_low"), r.get("risk_ratio_high")),
+                    "reason": str(r.get("reason") or ""),
+                }
+            )
     else:
         for s in p.setup.get("steps") or []:
-            rows.append({"step": label(s), "checklist": True, "status": _SETUP_STATUS["checklist"], "prevalence": "–",
-                         "with": "–", "without": "–", "rr": "–", "rr_ci": "", "reason": ""})
+            rows.append(
+                {
+                    "step": label(s),
+                    "checklist": True,
+                    "status": _SETUP_STATUS["checklist"],
+                    "prevalence": "–",
+                    "with": "–",
+                    "without": "–",
+                    "rr": "–",
+                    "rr_ci": "",
+                    "reason": "",
+                }
+            )
         for d in p.setup.get("dropped") or []:
-            rows.append({"step": label(d.get("step", "")), "checklist": False,
-                         "status": "left out: " + label(d.get("reason", "")), "prevalence": "–", "with": "–",
-                         "without": "–", "rr": "–", "rr_ci": "", "reason": str(d.get("detail") or "")})
+            rows.append(
+                {
+                    "step": label(d.get("step", "")),
+                    "checklist": False,
+                    "status": "left out: " + label(d.get("reason", "")),
+                    "prevalence": "–",
+                    "with": "–",
+                    "without": "–",
+                    "rr": "–",
+                    "rr_ci": "",
+                    "reason": str(d.get("detail") or ""),
+                }
+            )
     counts = []
     scan = p.run.table("setup_scan")
     n_steps, chosen = len(p.setup.get("steps") or []), _num(p.setup.get("min_steps"))
-    if scan is not None and {"threshold", "share_above", "rate_above", "rate_below"} <= set(scan.columns):
+    if scan is not None and {"threshold", "share_above", "rate_above", "rate_below"} <= set(
+        scan.columns
+    ):
         for r in scan.to_dict("records"):
             k = _num(r["threshold"])
-            counts.append({"k": f"at least {fmt_value(k)} of {n_steps}", "chosen": k is not None and k == chosen,
-                           "share": fmt_pct(r["share_above"]), "with": fmt_pct(r["rate_above"]),
-                           "without": fmt_pct(r["rate_below"])})
-    return {"rule": rule, "steps": [label(s) for s in p.setup["steps"]], "rows": rows, "counts": counts,
-            "threshold_ci": fmt_value_ci(*_ci(p.setup.get("min_steps_threshold_ci"))),
-            "chart": _chart(_draw_setup, steps)}
+            counts.append(
+                {
+                    "k": f"at least {fmt_value(k)} of {n_steps}",
+                    "chosen": k is not None and k == chosen,
+                    "share": fmt_pct(r["share_above"]),
+                    "with": fmt_pct(r["rate_above"]),
+                    "without": fmt_pct(r["rate_below"]),
+                }
+            )
+    return {
+        "rule": rule,
+        "steps": [label(s) for s in p.setup["steps"]],
+        "rows": rows,
+        "counts": counts,
+        "threshold_ci": fmt_value_ci(*_ci(p.setup.get("min_steps_threshold_ci"))),
+        "chart": _chart(_draw_setup, steps),
+    }
 
 
 def _activation_section(p: _Parts) -> dict | None:
@@ -919,20 +1228,42 @@ def _activation_section(p: _Parts) -> dict | None:
         return None
     rows = []
     for v in p.act.get("validation") or []:
-        rows.append({"outcome": str(v.get("outcome", "")),
-                     "reached": _rate_phrase(v.get("rate_reached"), v.get("rate_reached_low"), v.get("rate_reached_high")),
-                     "not_reached": _rate_phrase(v.get("rate_not_reached"), v.get("rate_not_reached_low"),
-                                                 v.get("rate_not_reached_high")),
-                     "n_reached": fmt_int(v.get("accounts_reached")), "n_not": fmt_int(v.get("accounts_not_reached")),
-                     "rr": fmt_ratio(v.get("relative_risk")),
-                     "rr_ci": fmt_ratio_ci(v.get("relative_risk_low"), v.get("relative_risk_high"))})
+        rows.append(
+            {
+                "outcome": str(v.get("outcome", "")),
+                "reached": _rate_phrase(
+                    v.get("rate_reached"), v.get("rate_reached_low"), v.get("rate_reached_high")
+                ),
+                "not_reached": _rate_phrase(
+                    v.get("rate_not_reached"),
+                    v.get("rate_not_reached_low"),
+                    v.get("rate_not_reached_high"),
+                ),
+                "n_reached": fmt_int(v.get("accounts_reached")),
+                "n_not": fmt_int(v.get("accounts_not_reached")),
+                "rr": fmt_ratio(v.get("relative_risk")),
+                "rr_ci": fmt_ratio_ci(v.get("relative_risk_low"), v.get("relative_risk_high")),
+            }
+        )
     lo, hi = _ci(p.act.get("threshold_ci"))
     first, last = _months(p.act.get("months"), [0, 2])
     outcome = str(p.act.get("outcome") or "no early churn")
-    return {"rule": rule, "outcome": outcome, "threshold_ci": fmt_value_ci(lo, hi),
-            "share": fmt_pct(p.act.get("share_above")), "n": fmt_int(p.act.get("n_accounts")), "rows": rows,
-            "chart": _chart(_draw_scan, p.run.table("activation_scan"), _num(p.act.get("threshold")), (lo, hi),
-                            f"{label(p.act.get('metric', 'metric'))} in months {first}–{last}", outcome)}
+    return {
+        "rule": rule,
+        "outcome": outcome,
+        "threshold_ci": fmt_value_ci(lo, hi),
+        "share": fmt_pct(p.act.get("share_above")),
+        "n": fmt_int(p.act.get("n_accounts")),
+        "rows": rows,
+        "chart": _chart(
+            _draw_scan,
+            p.run.table("activation_scan"),
+            _num(p.act.get("threshold")),
+            (lo, hi),
+            f"{label(p.act.get('metric', 'metric'))} in months {first}–{last}",
+            outcome,
+        ),
+    }
 
 
 def _utilization_section(p: _Parts, milestones: dict[str, dict]) -> dict | None:
@@ -945,11 +1276,22 @@ def _utilization_section(p: _Parts, milestones: dict[str, dict]) -> dict | None:
         by_size = pd.DataFrame(p.util["attainment_by_size"])
     first, last = _months(p.util.get("months"), [3, 5])
     metric = label(p.util.get("metric", "metric"))
-    return {"rule": rule, "threshold_ci": fmt_value_ci(lo, hi), "metric": metric,
-            "raw_threshold": fmt_value(p.util.get("raw_volume_threshold")), "milestone": milestones.get("utilization"),
-            "chart_scan": _chart(_draw_scan, p.run.table("utilization_scan"), _num(p.util.get("per_seat_threshold")),
-                                 (lo, hi), f"{metric} per seat per month (months {first}–{last})", "retention"),
-            "chart_size": _chart(_draw_by_size, by_size)}
+    return {
+        "rule": rule,
+        "threshold_ci": fmt_value_ci(lo, hi),
+        "metric": metric,
+        "raw_threshold": fmt_value(p.util.get("raw_volume_threshold")),
+        "milestone": milestones.get("utilization"),
+        "chart_scan": _chart(
+            _draw_scan,
+            p.run.table("utilization_scan"),
+            _num(p.util.get("per_seat_threshold")),
+            (lo, hi),
+            f"{metric} per seat per month (months {first}–{last})",
+            "retention",
+        ),
+        "chart_size": _chart(_draw_by_size, by_size),
+    }
 
 
 def _maturity_section(p: _Parts, milestones: dict[str, dict]) -> dict:
@@ -959,13 +1301,20 @@ def _maturity_section(p: _Parts, milestones: dict[str, dict]) -> dict:
         k, feats = _num(c.get("min_features")), c.get("features") or []
         lo1, hi1 = _ci(c.get("outcome_rate_above_ci"))
         lo0, hi0 = _ci(c.get("outcome_rate_below_ci"))
-        cats.append({
-            "name": label(c.get("name", "")), "features": [label(f) for f in feats],
-            "rule": "–" if k is None else f"uses at least {int(k)} of {len(feats)}",
-            "share": fmt_pct(c.get("share_above")), "mature": _rate_phrase(c.get("outcome_rate_above"), lo1, hi1),
-            "not_mature": _rate_phrase(c.get("outcome_rate_below"), lo0, hi0), "lift": fmt_ratio(c.get("lift")),
-            "lift_ci": fmt_ratio_ci(*_ci(c.get("lift_ci"))),
-            "share_mature_value": _num(c.get("share_above")), "share_basic_value": _num(c.get("share_basic"))})
+        cats.append(
+            {
+                "name": label(c.get("name", "")),
+                "features": [label(f) for f in feats],
+                "rule": "–" if k is None else f"uses at least {int(k)} of {len(feats)}",
+                "share": fmt_pct(c.get("share_above")),
+                "mature": _rate_phrase(c.get("outcome_rate_above"), lo1, hi1),
+                "not_mature": _rate_phrase(c.get("outcome_rate_below"), lo0, hi0),
+                "lift": fmt_ratio(c.get("lift")),
+                "lift_ci": fmt_ratio_ci(*_ci(c.get("lift_ci"))),
+                "share_mature_value": _num(c.get("share_above")),
+                "share_basic_value": _num(c.get("share_basic")),
+            }
+        )
     by_count = p.run.table("maturity_by_count")
     if by_count is None and mat.get("retention_by_mature_categories"):
         by_count = pd.DataFrame(mat["retention_by_mature_categories"])
@@ -973,17 +1322,36 @@ def _maturity_section(p: _Parts, milestones: dict[str, dict]) -> dict:
     counts = []
     for r in by_count.to_dict("records") if by_count is not None else []:
         k = _num(r.get("mature_categories"))
-        counts.append({"k": fmt_int(k), "accounts": fmt_int(r.get("accounts")), "share": fmt_pct(r.get("share")),
-                       "retention": _rate_phrase(r.get("retention"), r.get("retention_low"), r.get("retention_high")),
-                       "chosen": m is not None and k is not None and k >= m})
-    disagreements = [{"feature": label(d.get("feature", "")), "catalog": label(d.get("catalog_category") or "–"),
-                      "majority": label(d.get("cluster_majority_category") or "–")}
-                     for d in mat.get("catalog_disagreements") or []]
-    return {"rule": _maturity_rule(mat), "catalog": mat.get("source") == "catalog", "categories": cats,
-            "counts": counts, "min_categories_ci": fmt_value_ci(*_ci(mat.get("min_categories_ci"))),
-            "milestone": milestones.get("maturity"), "disagreements": disagreements,
-            "chart_count": _chart(_draw_by_count, by_count, m) if by_count is not None else None,
-            "chart_categories": _chart(_draw_categories, cats)}
+        counts.append(
+            {
+                "k": fmt_int(k),
+                "accounts": fmt_int(r.get("accounts")),
+                "share": fmt_pct(r.get("share")),
+                "retention": _rate_phrase(
+                    r.get("retention"), r.get("retention_low"), r.get("retention_high")
+                ),
+                "chosen": m is not None and k is not None and k >= m,
+            }
+        )
+    disagreements = [
+        {
+            "feature": label(d.get("feature", "")),
+            "catalog": label(d.get("catalog_category") or "–"),
+            "majority": label(d.get("cluster_majority_category") or "–"),
+        }
+        for d in mat.get("catalog_disagreements") or []
+    ]
+    return {
+        "rule": _maturity_rule(mat),
+        "catalog": mat.get("source") == "catalog",
+        "categories": cats,
+        "counts": counts,
+        "min_categories_ci": fmt_value_ci(*_ci(mat.get("min_categories_ci"))),
+        "milestone": milestones.get("maturity"),
+        "disagreements": disagreements,
+        "chart_count": _chart(_draw_by_count, by_count, m) if by_count is not None else None,
+        "chart_categories": _chart(_draw_categories, cats),
+    }
 
 
 def _features_section(p: _Parts) -> dict | None:
@@ -994,7 +1362,10 @@ def _features_section(p: _Parts) -> dict | None:
         return None
     ordered = f.assign(_rank=f["status"].map(_status_rank)).sort_values(
         ["_rank", "perm_importance", "feature"] if "perm_importance" in f else ["_rank", "feature"],
-        ascending=[True, False, True] if "perm_importance" in f else [True, True], kind="stable", na_position="last")
+        ascending=[True, False, True] if "perm_importance" in f else [True, True],
+        kind="stable",
+        na_position="last",
+    )
     top = f["perm_importance"].max() if "perm_importance" in f else None
     top = _num(top) if _num(top) and _num(top) > 0 else None
 
@@ -1002,27 +1373,49 @@ def _features_section(p: _Parts) -> dict | None:
         value = _num(x)
         return "–" if value is None or top is None else f"{max(value, 0.0) / top * 100:.0f}"
 
-    rows = [{"feature": label(r["feature"]), "category": label(r.get("category") or ""),
-             "status_word": _status_word(r["status"]), "status_class": _status_class(r["status"]),
-             "selected": r["status"] == "selected", "prevalence": fmt_pct(r.get("prevalence")),
-             "retention_adopters": fmt_pct(r.get("retention_adopters")),
-             "retention_non_adopters": fmt_pct(r.get("retention_non_adopters")),
-             "adj_or": fmt_ratio(r.get("adj_or")), "adj_or_ci": fmt_ratio_ci(r.get("adj_or_low"), r.get("adj_or_high")),
-             "importance": relative(r.get("perm_importance")),
-             "reason": str(r.get("reason") or "")}
-            for r in ordered.to_dict("records")]
+    rows = [
+        {
+            "feature": label(r["feature"]),
+            "category": label(r.get("category") or ""),
+            "status_word": _status_word(r["status"]),
+            "status_class": _status_class(r["status"]),
+            "selected": r["status"] == "selected",
+            "prevalence": fmt_pct(r.get("prevalence")),
+            "retention_adopters": fmt_pct(r.get("retention_adopters")),
+            "retention_non_adopters": fmt_pct(r.get("retention_non_adopters")),
+            "adj_or": fmt_ratio(r.get("adj_or")),
+            "adj_or_ci": fmt_ratio_ci(r.get("adj_or_low"), r.get("adj_or_high")),
+            "importance": relative(r.get("perm_importance")),
+            "reason": str(r.get("reason") or ""),
+        }
+        for r in ordered.to_dict("records")
+    ]
     counts = []
     for name in sorted(set(f["status"]), key=lambda s: (_status_rank(s), s)):
         names = [label(x) for x in ordered.loc[ordered["status"] == name, "feature"]]
-        counts.append({"status_class": _status_class(name), "word": _status_word(name), "features": len(names),
-                       "meaning": "kept as a maturity milestone" if name == "selected"
-                       else DROP_REASONS.get(name.replace("dropped_", ""), ""),
-                       "examples": ", ".join(names[:4]) + (" …" if len(names) > 4 else "")})
+        counts.append(
+            {
+                "status_class": _status_class(name),
+                "word": _status_word(name),
+                "features": len(names),
+                "meaning": "kept as a maturity milestone"
+                if name == "selected"
+                else DROP_REASONS.get(name.replace("dropped_", ""), ""),
+                "examples": ", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
+            }
+        )
     low = float(p.run.config("features", "min_prevalence", 0.05))
     high = float(p.run.config("features", "max_prevalence", 0.9))
-    return {"rows": rows, "counts": counts, "n": len(f), "n_selected": int((f["status"] == "selected").sum()),
-            "chart_importance": _chart(_draw_importance, f), "chart_prevalence": _chart(_draw_prevalence, f, low, high),
-            "low": fmt_pct(low), "high": fmt_pct(high)}
+    return {
+        "rows": rows,
+        "counts": counts,
+        "n": len(f),
+        "n_selected": int((f["status"] == "selected").sum()),
+        "chart_importance": _chart(_draw_importance, f),
+        "chart_prevalence": _chart(_draw_prevalence, f, low, high),
+        "low": fmt_pct(low),
+        "high": fmt_pct(high),
+    }
 
 
 def _model(p: _Parts) -> tuple[list[dict], str | None, float | None]:
@@ -1036,20 +1429,34 @@ def _model(p: _Parts) -> tuple[list[dict], str | None, float | None]:
     def three(x):
         return "–" if _num(x) is None else f"{_num(x):.3f}"
 
-    ordered = metrics.sort_values("model", key=lambda s: (s != "covariates").astype(int), kind="stable")
-    rows = [{"name": _MODEL_NAMES.get(r["model"], label(r["model"])), "splits": fmt_int(r.get("splits")),
-             "roc": three(r.get("roc_auc_mean")), "roc_sd": "" if _num(r.get("roc_auc_std")) is None
-             else three(r.get("roc_auc_std")), "pr": three(r.get("pr_auc_mean")), "brier": three(r.get("brier_mean"))}
-            for r in ordered.to_dict("records")]
+    ordered = metrics.sort_values(
+        "model", key=lambda s: (s != "covariates").astype(int), kind="stable"
+    )
+    rows = [
+        {
+            "name": _MODEL_NAMES.get(r["model"], label(r["model"])),
+            "splits": fmt_int(r.get("splits")),
+            "roc": three(r.get("roc_auc_mean")),
+            "roc_sd": "" if _num(r.get("roc_auc_std")) is None else three(r.get("roc_auc_std")),
+            "pr": three(r.get("pr_auc_mean")),
+            "brier": three(r.get("brier_mean")),
+        }
+        for r in ordered.to_dict("records")
+    ]
     by = metrics.set_index("model")
     sentence = splits = None
     if {"covariates", "covariates+features"} <= set(by.index) and "roc_auc_mean" in by:
-        a, b = _num(by.loc["covariates", "roc_auc_mean"]), _num(by.loc["covariates+features", "roc_auc_mean"])
+        a, b = (
+            _num(by.loc["covariates", "roc_auc_mean"]),
+            _num(by.loc["covariates+features", "roc_auc_mean"]),
+        )
         splits = _num(by.loc["covariates+features", "splits"]) if "splits" in by else None
         if a is not None and b is not None:
-            sentence = (f"Knowing which features an account uses {'improves' if b > a else 'changes'} the prediction "
-                        f"of retention on accounts the model never saw from a ROC-AUC of {a:.2f} (company size and "
-                        f"plan only) to {b:.2f} (0.5 = coin flip, 1 = perfect).")
+            sentence = (
+                f"Knowing which features an account uses {'improves' if b > a else 'changes'} the prediction "
+                f"of retention on accounts the model never saw from a ROC-AUC of {a:.2f} (company size and "
+                f"plan only) to {b:.2f} (0.5 = coin flip, 1 = perfect)."
+            )
     return rows, sentence, splits
 
 
@@ -1074,94 +1481,150 @@ def _temporal(p: _Parts) -> tuple[dict | None, str | None]:
         else:
             verdict, tone = "does not hold", "bad"
         name = str(m.get("milestone", ""))
-        rows.append({"name": label(name.replace("maturity: ", "mature in ", 1)), "threshold": fmt_value(m.get("threshold")),
-                     "fit_lift": _num(m.get("fit_lift")), "fit_lift_low": fit_lo, "fit_lift_high": fit_hi,
-                     "test_lift": test, "test_lift_low": test_lo, "test_lift_high": test_hi,
-                     "fit_text": fmt_ratio(m.get("fit_lift")), "fit_ci": fmt_ratio_ci(fit_lo, fit_hi),
-                     "test_text": fmt_ratio(test), "test_ci": fmt_ratio_ci(test_lo, test_hi),
-                     "test_share": fmt_pct(m.get("test_share")), "verdict": verdict, "tone": tone})
+        rows.append(
+            {
+                "name": label(name.replace("maturity: ", "mature in ", 1)),
+                "threshold": fmt_value(m.get("threshold")),
+                "fit_lift": _num(m.get("fit_lift")),
+                "fit_lift_low": fit_lo,
+                "fit_lift_high": fit_hi,
+                "test_lift": test,
+                "test_lift_low": test_lo,
+                "test_lift_high": test_hi,
+                "fit_text": fmt_ratio(m.get("fit_lift")),
+                "fit_ci": fmt_ratio_ci(fit_lo, fit_hi),
+                "test_text": fmt_ratio(test),
+                "test_ci": fmt_ratio_ci(test_lo, test_hi),
+                "test_share": fmt_pct(m.get("test_share")),
+                "verdict": verdict,
+                "tone": tone,
+            }
+        )
     holds = sum(r["tone"] == "good" for r in rows)
-    return {"split_date": str(temporal.get("split_date") or "–"),
-            "train_accounts": fmt_int(temporal.get("train_accounts")),
-            "test_accounts": fmt_int(temporal.get("test_accounts")),
-            "outcome": str(temporal.get("outcome") or "retention at the horizon"), "rows": rows,
-            "summary": f"{holds} of {len(rows)} milestones still clearly separate retained from churned accounts "
-                       "on the later cohorts.",
-            "chart": _chart(_draw_temporal, rows)}, None
+    return {
+        "split_date": str(temporal.get("split_date") or "–"),
+        "train_accounts": fmt_int(temporal.get("train_accounts")),
+        "test_accounts": fmt_int(temporal.get("test_accounts")),
+        "outcome": str(temporal.get("outcome") or "retention at the horizon"),
+        "rows": rows,
+        "summary": f"{holds} of {len(rows)} milestones still clearly separate retained from churned accounts "
+        "on the later cohorts.",
+        "chart": _chart(_draw_temporal, rows),
+    }, None
 
 
 def _left_out(p: _Parts) -> dict:
     data, total = p.data, _num(p.data.get("accounts"))
     population = []
     exclusions = p.run.table("exclusions")
-    records = (exclusions.to_dict("records") if exclusions is not None
-               else [{"reason": k, "accounts": v} for k, v in (data.get("exclusions") or {}).items()])
+    records = (
+        exclusions.to_dict("records")
+        if exclusions is not None
+        else [{"reason": k, "accounts": v} for k, v in (data.get("exclusions") or {}).items()]
+    )
     for r in records:
         n = _num(r.get("accounts"))
-        population.append({"reason": label(r.get("reason", "")), "accounts": fmt_int(n),
-                           "share": fmt_pct(n / total) if total and n is not None else "",
-                           "description": str(r.get("description") or "")})
+        population.append(
+            {
+                "reason": label(r.get("reason", "")),
+                "accounts": fmt_int(n),
+                "share": fmt_pct(n / total) if total and n is not None else "",
+                "description": str(r.get("description") or ""),
+            }
+        )
     journey = []
     jex = p.run.table("journey_exclusions")
     for r in jex.to_dict("records") if jex is not None else data.get("journey_exclusions") or []:
         reason = str(r.get("reason", ""))
-        journey.append({"analysis": str(r.get("analysis", "")), "reason": label(reason),
-                        "description": _EXCLUSION_WORDS.get(reason, ""), "accounts": fmt_int(r.get("accounts"))})
+        journey.append(
+            {
+                "analysis": str(r.get("analysis", "")),
+                "reason": label(reason),
+                "description": _EXCLUSION_WORDS.get(reason, ""),
+                "accounts": fmt_int(r.get("accounts")),
+            }
+        )
     dropped = ""
     if p.features is not None:
         counts = p.features.loc[p.features["status"] != "selected", "status"].value_counts()
-        parts = [f"{int(counts[s])} {label(s.replace('dropped_', ''))}"
-                 for s in sorted(counts.index, key=lambda s: (_status_rank(s), s))]
+        parts = [
+            f"{int(counts[s])} {label(s.replace('dropped_', ''))}"
+            for s in sorted(counts.index, key=lambda s: (_status_rank(s), s))
+        ]
         dropped = ", ".join(parts)
-    return {"population": population, "journey_exclusions": journey, "features_dropped": dropped,
-            "skipped_rows": [{"stage": _STAGE_TITLES.get(k, label(k)), "reason": v} for k, v in p.skipped.items()],
-            "notes": [str(n) for n in data.get("notes") or []]}
+    return {
+        "population": population,
+        "journey_exclusions": journey,
+        "features_dropped": dropped,
+        "skipped_rows": [
+            {"stage": _STAGE_TITLES.get(k, label(k)), "reason": v} for k, v in p.skipped.items()
+        ],
+        "notes": [str(n) for n in data.get("notes") or []],
+    }
 
 
 def _method(p: _Parts, splits: float | None) -> list[str]:
     notes = []
     if p.wide:
-        notes.append("This dataset is a single wide table (one row per account, usage flags and the outcome taken "
-                     "as given). Without dates, the observation window and the retention horizon cannot be "
-                     "enforced: a flag may describe use after the outcome was decided, and long-lived customers "
-                     "have had more time to adopt. Read the results as associations in a snapshot, and confirm them "
-                     "on dated usage data.")
+        notes.append(
+            "This dataset is a single wide table (one row per account, usage flags and the outcome taken "
+            "as given). Without dates, the observation window and the retention horizon cannot be "
+            "enforced: a flag may describe use after the outcome was decided, and long-lived customers "
+            "have had more time to adopt. Read the results as associations in a snapshot, and confirm them "
+            "on dated usage data."
+        )
     else:
-        notes.append(f"A feature counts as used only if it was first used within {p.obs} days of signup; retention "
-                     f"means still being a customer {p.horizon} days after signup. Accounts that churned inside the "
-                     f"first {p.obs} days, or signed up less than {p.horizon} days before "
-                     f"{p.fw.get('as_of') or 'the data date'}, are left out and counted below. Measuring usage in a "
-                     "fixed early window keeps long-lived accounts from looking good just because they had more time "
-                     "(survivor bias), and keeps features used just before cancelling from leaking the outcome.")
+        notes.append(
+            f"A feature counts as used only if it was first used within {p.obs} days of signup; retention "
+            f"means still being a customer {p.horizon} days after signup. Accounts that churned inside the "
+            f"first {p.obs} days, or signed up less than {p.horizon} days before "
+            f"{p.fw.get('as_of') or 'the data date'}, are left out and counted below. Measuring usage in a "
+            "fixed early window keeps long-lived accounts from looking good just because they had more time "
+            "(survivor bias), and keeps features used just before cancelling from leaking the outcome."
+        )
     journey = []
     if _activation_rule(p.act):
         first, last = _months(p.act.get("months"), [0, 2])
-        journey.append(f"activation counts {label(p.act.get('metric', ''))} in months {first}–{last} of the "
-                       f"account's life (month 0 = signup month) and is chosen against "
-                       f"{p.act.get('outcome') or 'early churn'}, among accounts still customers when the window "
-                       "ended")
+        journey.append(
+            f"activation counts {label(p.act.get('metric', ''))} in months {first}–{last} of the "
+            f"account's life (month 0 = signup month) and is chosen against "
+            f"{p.act.get('outcome') or 'early churn'}, among accounts still customers when the window "
+            "ended"
+        )
     if _utilization_rule(p.util):
         first, last = _months(p.util.get("months"), [3, 5])
-        journey.append(f"utilization averages {label(p.util.get('metric', ''))} per purchased seat per month over "
-                       f"months {first}–{last}")
+        journey.append(
+            f"utilization averages {label(p.util.get('metric', ''))} per purchased seat per month over "
+            f"months {first}–{last}"
+        )
     if _setup_rule(p.setup):
-        journey.append(f"setup steps count when done in the first {p.setup.get('window_days', 30)} days and are "
-                       "chosen against activation")
+        journey.append(
+            f"setup steps count when done in the first {p.setup.get('window_days', 30)} days and are "
+            "chosen against activation"
+        )
     if journey:
         text = "; ".join(journey)
         notes.append(text[0].upper() + text[1:] + ".")
-    notes.append("Every threshold is the value that best separates the two outcomes (the largest phi correlation) "
-                 "among values that leave at least a few percent of accounts on each side; redoing the whole choice "
-                 "on bootstrap resamples gives the range of thresholds the data support.")
+    notes.append(
+        "Every threshold is the value that best separates the two outcomes (the largest phi correlation) "
+        "among values that leave at least a few percent of accounts on each side; redoing the whole choice "
+        "on bootstrap resamples gives the range of thresholds the data support."
+    )
     refits = f"{fmt_int(splits)} " if splits else ""
-    notes.append(f"Feature importance is measured on accounts held out from the model fit ({refits}train/test refits "
-                 "of a random forest that also knows company size and plan), never on the accounts it learned "
-                 "from; a feature is kept only if it is important in most refits.")
-    notes.append("Rates carry 95% confidence intervals (Wilson), ratios 95% intervals (Katz, Woolf). Odds ratios "
-                 "are adjusted for company size and plan (Mantel–Haenszel across size × plan strata), and p-values "
-                 "are Holm-corrected because many features are tested at once.")
-    notes.append("These are associations, not proof that a milestone causes retention: they show where to look and "
-                 "what to test, for example with an onboarding experiment.")
+    notes.append(
+        f"Feature importance is measured on accounts held out from the model fit ({refits}train/test refits "
+        "of a random forest that also knows company size and plan), never on the accounts it learned "
+        "from; a feature is kept only if it is important in most refits."
+    )
+    notes.append(
+        "Rates carry 95% confidence intervals (Wilson), ratios 95% intervals (Katz, Woolf). Odds ratios "
+        "are adjusted for company size and plan (Mantel–Haenszel across size × plan strata), and p-values "
+        "are Holm-corrected because many features are tested at once."
+    )
+    notes.append(
+        "These are associations, not proof that a milestone causes retention: they show where to look and "
+        "what to test, for example with an onboarding experiment."
+    )
     return notes
 
 
@@ -1179,20 +1642,41 @@ def _context(run: _Run) -> dict:
         "title": "Customer milestones: what makes accounts stay",
         "dataset": str(run.run.get("dataset") or run.path.resolve().name),
         "run_name": run.path.resolve().name,
-        "as_of": str(p.fw.get("as_of") or ""), "observation_days": p.obs, "horizon_days": p.horizon,
-        "seed": p.fw.get("seed", "–"), "created_at": str(run.run.get("created_at") or ""),
+        "as_of": str(p.fw.get("as_of") or ""),
+        "observation_days": p.obs,
+        "horizon_days": p.horizon,
+        "seed": p.fw.get("seed", "–"),
+        "created_at": str(run.run.get("created_at") or ""),
         "version": str(versions.get("milestone_discovery") or ""),
-        "versions": [f"{k} {v}" for k, v in versions.items() if v and k not in ("platform", "milestone_discovery")],
-        "accounts": fmt_int(p.data.get("accounts")), "eligible": fmt_int(p.data.get("eligible")),
-        "retention": fmt_pct(p.retention), "at_horizon": p.at_horizon, "wide": p.wide,
-        "headline": _headline(p, milestones), "cards": _stage_cards(p, milestones), "milestones": rows,
-        "same_outcome": rows[0]["outcome"] if rows and len({r["outcome"] for r in rows}) == 1 else None,
-        "overview_chart": _chart(_draw_overview, rows, p.retention), "funnel": _funnel_rows(p),
-        "setup": _setup_section(p), "activation": _activation_section(p),
-        "utilization": _utilization_section(p, milestones), "maturity": _maturity_section(p, milestones),
-        "features": _features_section(p), "skipped": p.skipped,
-        "model_rows": model_rows, "model_sentence": model_sentence, "temporal": temporal,
-        "method": _method(p, splits), **left_out,
+        "versions": [
+            f"{k} {v}"
+            for k, v in versions.items()
+            if v and k not in ("platform", "milestone_discovery")
+        ],
+        "accounts": fmt_int(p.data.get("accounts")),
+        "eligible": fmt_int(p.data.get("eligible")),
+        "retention": fmt_pct(p.retention),
+        "at_horizon": p.at_horizon,
+        "wide": p.wide,
+        "headline": _headline(p, milestones),
+        "cards": _stage_cards(p, milestones),
+        "milestones": rows,
+        "same_outcome": rows[0]["outcome"]
+        if rows and len({r["outcome"] for r in rows}) == 1
+        else None,
+        "overview_chart": _chart(_draw_overview, rows, p.retention),
+        "funnel": _funnel_rows(p),
+        "setup": _setup_section(p),
+        "activation": _activation_section(p),
+        "utilization": _utilization_section(p, milestones),
+        "maturity": _maturity_section(p, milestones),
+        "features": _features_section(p),
+        "skipped": p.skipped,
+        "model_rows": model_rows,
+        "model_sentence": model_sentence,
+        "temporal": temporal,
+        "method": _method(p, splits),
+        **left_out,
     }
 
 
@@ -1201,8 +1685,14 @@ def _context(run: _Run) -> dict:
 def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    return Environment(loader=PackageLoader("milestone_discovery", "templates"), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return Environment(
+        loader=PackageLoader("milestone_discovery", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
 def build_report(run_dir: str | Path) -> str:

@@ -24,7 +24,13 @@ from .data import Dataset
 from .errors import InsufficientDataError, MilestoneError
 from .framework import Framework
 
-__all__ = ["RunComparison", "compare_runs", "TemporalValidation", "temporal_validation", "milestone_lifts"]
+__all__ = [
+    "RunComparison",
+    "compare_runs",
+    "TemporalValidation",
+    "temporal_validation",
+    "milestone_lifts",
+]
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -49,30 +55,38 @@ class RunComparison:
         for change in ("added", "removed", "re-categorised", "status changed"):
             names = f.loc[f["change"] == change, "feature"].tolist()
             if names:
-                lines.append(f"  {change} ({len(names)}): {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}")
+                lines.append(
+                    f"  {change} ({len(names)}): {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"
+                )
         if len(self.changed_features) == 0:
             lines.append("  selected features and categories: unchanged")
         moved = self.thresholds[self.thresholds["changed"]]
         for r in moved.itertuples():
             beyond = "beyond its CI" if r.moved_beyond_ci else "within its CI"
-            lines.append(f"  threshold {r.milestone}: {r.threshold_a} -> {r.threshold_b} ({beyond})")
+            lines.append(
+                f"  threshold {r.milestone}: {r.threshold_a} -> {r.threshold_b} ({beyond})"
+            )
         if moved.empty:
             lines.append("  thresholds: unchanged")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         summary = "<br>".join(html.escape(line) for line in self.summary().splitlines())
-        return (f"<div><strong>Run comparison</strong><p>{summary}</p></div>"
-                + self.thresholds.to_html(index=False, escape=True)
-                + self.lifts.round(3).to_html(index=False, escape=True)
-                + self.changed_features.to_html(index=False, escape=True))
+        return (
+            f"<div><strong>Run comparison</strong><p>{summary}</p></div>"
+            + self.thresholds.to_html(index=False, escape=True)
+            + self.lifts.round(3).to_html(index=False, escape=True)
+            + self.changed_features.to_html(index=False, escape=True)
+        )
 
 
 def _load_framework(run: str | Path) -> Framework:
     run = Path(run)
     path = run / "framework.json" if run.is_dir() else run
     if not path.is_file():
-        raise MilestoneError(f"{run} is not a run folder: no framework.json (run `milestones discover` first)")
+        raise MilestoneError(
+            f"{run} is not a run folder: no framework.json (run `milestones discover` first)"
+        )
     return Framework.from_json(path)
 
 
@@ -83,12 +97,20 @@ def _feature_categories(fw: Framework) -> dict[str, str]:
 def _thresholds(fw: Framework) -> dict[str, tuple]:
     out = {}
     if fw.setup and fw.setup.get("min_steps") is not None:
-        out["setup: checklist steps"] = (fw.setup["min_steps"], fw.setup.get("min_steps_threshold_ci"))
+        out["setup: checklist steps"] = (
+            fw.setup["min_steps"],
+            fw.setup.get("min_steps_threshold_ci"),
+        )
     if fw.activation:
-        out[f"activation: {fw.activation['metric']}"] = (fw.activation["threshold"], fw.activation.get("threshold_ci"))
+        out[f"activation: {fw.activation['metric']}"] = (
+            fw.activation["threshold"],
+            fw.activation.get("threshold_ci"),
+        )
     if fw.utilization:
         out[f"utilization: {fw.utilization['metric']} per seat"] = (
-            fw.utilization["per_seat_threshold"], fw.utilization.get("per_seat_threshold_ci"))
+            fw.utilization["per_seat_threshold"],
+            fw.utilization.get("per_seat_threshold_ci"),
+        )
     for c in fw.maturity.get("categories", []):
         if c.get("min_features") is not None:
             out[f"maturity: {c['name']} (features)"] = (c["min_features"], c.get("min_features_ci"))
@@ -107,7 +129,10 @@ def _lifts(fw: Framework) -> dict[str, tuple]:
             out[f"maturity: {c['name']}"] = (c["lift"], c.get("lift_ci"))
     mv = fw.maturity.get("mature_vs_not")
     if mv:
-        out["mature overall"] = (mv["relative_risk"], [mv["relative_risk_low"], mv["relative_risk_high"]])
+        out["mature overall"] = (
+            mv["relative_risk"],
+            [mv["relative_risk_low"], mv["relative_risk_high"]],
+        )
     return out
 
 
@@ -144,26 +169,65 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
             change = "status changed"
         else:
             change = "unchanged"
-        rows.append({"feature": name, "status_a": sa, "status_b": sb, "category_a": ca.get(name),
-                     "category_b": cb.get(name), "change": change})
-    features = pd.DataFrame(rows, columns=["feature", "status_a", "status_b", "category_a", "category_b", "change"])
+        rows.append(
+            {
+                "feature": name,
+                "status_a": sa,
+                "status_b": sb,
+                "category_a": ca.get(name),
+                "category_b": cb.get(name),
+                "change": change,
+            }
+        )
+    features = pd.DataFrame(
+        rows, columns=["feature", "status_a", "status_b", "category_a", "category_b", "change"]
+    )
 
     ta, tb = _thresholds(a), _thresholds(b)
     trows = []
     for key in list(dict.fromkeys([*ta, *tb])):
         va, cia = ta.get(key, (None, None))
         vb, cib = tb.get(key, (None, None))
-        trows.append({"milestone": key, "threshold_a": va, "ci_a": _fmt_ci(cia), "threshold_b": vb,
-                      "ci_b": _fmt_ci(cib), "changed": va != vb,
-                      "moved_beyond_ci": bool(va is not None and vb is not None and (_outside(vb, cia) or _outside(va, cib)))})
-    thresholds = pd.DataFrame(trows, columns=["milestone", "threshold_a", "ci_a", "threshold_b", "ci_b", "changed", "moved_beyond_ci"])
+        trows.append(
+            {
+                "milestone": key,
+                "threshold_a": va,
+                "ci_a": _fmt_ci(cia),
+                "threshold_b": vb,
+                "ci_b": _fmt_ci(cib),
+                "changed": va != vb,
+                "moved_beyond_ci": bool(
+                    va is not None and vb is not None and (_outside(vb, cia) or _outside(va, cib))
+                ),
+            }
+        )
+    thresholds = pd.DataFrame(
+        trows,
+        columns=[
+            "milestone",
+            "threshold_a",
+            "ci_a",
+            "threshold_b",
+            "ci_b",
+            "changed",
+            "moved_beyond_ci",
+        ],
+    )
 
     la, lb = _lifts(a), _lifts(b)
     lrows = []
     for key in list(dict.fromkeys([*la, *lb])):
         va, cia = la.get(key, (None, None))
         vb, cib = lb.get(key, (None, None))
-        lrows.append({"milestone": key, "lift_a": va, "lift_ci_a": _fmt_ci(cia), "lift_b": vb, "lift_ci_b": _fmt_ci(cib)})
+        lrows.append(
+            {
+                "milestone": key,
+                "lift_a": va,
+                "lift_ci_a": _fmt_ci(cia),
+                "lift_b": vb,
+                "lift_ci_b": _fmt_ci(cib),
+            }
+        )
     lifts = pd.DataFrame(lrows, columns=["milestone", "lift_a", "lift_ci_a", "lift_b", "lift_ci_b"])
     return RunComparison(str(run_a), str(run_b), features, thresholds, lifts)
 
@@ -187,21 +251,35 @@ class TemporalValidation:
     def to_dict(self) -> dict:
         rows = []
         for r in self.table.to_dict(orient="records"):
-            rows.append({
-                "milestone": r["milestone"], "threshold": r["threshold"],
-                "fit_lift": r["fit_lift"], "fit_lift_ci": [r["fit_lift_low"], r["fit_lift_high"]],
-                "test_lift": r["test_lift"], "test_lift_ci": [r["test_lift_low"], r["test_lift_high"]],
-                "test_share": r["test_share"], "test_accounts": r["test_accounts"],
-            })
-        return {"split_date": self.split_date, "train_accounts": self.train_accounts,
-                "test_accounts": self.test_accounts, "outcome": "retention at the horizon", "milestones": rows}
+            rows.append(
+                {
+                    "milestone": r["milestone"],
+                    "threshold": r["threshold"],
+                    "fit_lift": r["fit_lift"],
+                    "fit_lift_ci": [r["fit_lift_low"], r["fit_lift_high"]],
+                    "test_lift": r["test_lift"],
+                    "test_lift_ci": [r["test_lift_low"], r["test_lift_high"]],
+                    "test_share": r["test_share"],
+                    "test_accounts": r["test_accounts"],
+                }
+            )
+        return {
+            "split_date": self.split_date,
+            "train_accounts": self.train_accounts,
+            "test_accounts": self.test_accounts,
+            "outcome": "retention at the horizon",
+            "milestones": rows,
+        }
 
     def _repr_html_(self) -> str:
         from .plotting import safe_figure_html
 
-        return (f"<div><strong>Temporal validation</strong>: fitted on {self.train_accounts:,} accounts signed up "
-                f"before {html.escape(self.split_date)}, evaluated on {self.test_accounts:,} later ones.</div>"
-                + safe_figure_html(self.plot) + self.table.round(3).to_html(index=False, escape=True))
+        return (
+            f"<div><strong>Temporal validation</strong>: fitted on {self.train_accounts:,} accounts signed up "
+            f"before {html.escape(self.split_date)}, evaluated on {self.test_accounts:,} later ones.</div>"
+            + safe_figure_html(self.plot)
+            + self.table.round(3).to_html(index=False, escape=True)
+        )
 
     def plot(self, ax=None):
         """Lift on the fit cohorts vs the later cohorts, per milestone, with 95% CIs."""
@@ -211,10 +289,25 @@ class TemporalValidation:
         if ax is None:
             _, ax = plt.subplots(figsize=(6.5, 0.45 * len(t) + 1.3))
         y = np.arange(len(t))
-        for offset, prefix, color, label in ((-0.15, "fit", "#92c5de", "earlier cohorts (fit)"),
-                                             (0.15, "test", "#2166ac", "later cohorts (held out)")):
-            err = np.vstack([t[f"{prefix}_lift"] - t[f"{prefix}_lift_low"], t[f"{prefix}_lift_high"] - t[f"{prefix}_lift"]])
-            ax.errorbar(t[f"{prefix}_lift"], y + offset, xerr=err, fmt="o", color=color, label=label, capsize=2)
+        for offset, prefix, color, label in (
+            (-0.15, "fit", "#92c5de", "earlier cohorts (fit)"),
+            (0.15, "test", "#2166ac", "later cohorts (held out)"),
+        ):
+            err = np.vstack(
+                [
+                    t[f"{prefix}_lift"] - t[f"{prefix}_lift_low"],
+                    t[f"{prefix}_lift_high"] - t[f"{prefix}_lift"],
+                ]
+            )
+            ax.errorbar(
+                t[f"{prefix}_lift"],
+                y + offset,
+                xerr=err,
+                fmt="o",
+                color=color,
+                label=label,
+                capsize=2,
+            )
         ax.axvline(1, color="black", lw=0.8)
         ax.set_yticks(y, t["milestone"])
         ax.set_xlabel("retention lift: reached / not reached (95% CI)")
@@ -229,10 +322,15 @@ def milestone_lifts(accounts: pd.DataFrame, framework: Framework) -> pd.DataFram
 
     elig = accounts[accounts["eligible"].astype(bool)]
     y = elig["retained"].astype(float).to_numpy() == 1
-    cols = [("setup", "setup", (framework.setup or {}).get("min_steps")),
-            ("activation", "activation", (framework.activation or {}).get("threshold")),
-            ("utilization", "utilization", (framework.utilization or {}).get("per_seat_threshold"))]
-    cols += [(f"maturity: {n}", f"{n}:mature", c.get("min_features")) for n, c in framework.categories.items()]
+    cols = [
+        ("setup", "setup", (framework.setup or {}).get("min_steps")),
+        ("activation", "activation", (framework.activation or {}).get("threshold")),
+        ("utilization", "utilization", (framework.utilization or {}).get("per_seat_threshold")),
+    ]
+    cols += [
+        (f"maturity: {n}", f"{n}:mature", c.get("min_features"))
+        for n, c in framework.categories.items()
+    ]
     cols += [("mature overall", "mature", framework.min_categories)]
     rows = []
     for name, col, threshold in cols:
@@ -240,14 +338,30 @@ def milestone_lifts(accounts: pd.DataFrame, framework: Framework) -> pd.DataFram
             continue
         reached = elig[col].astype(bool).to_numpy()
         rr, lo, hi = stats.risk_ratio(reached, y)
-        rows.append({"milestone": name, "threshold": threshold, "lift": float(rr[0]), "lift_low": float(lo[0]),
-                     "lift_high": float(hi[0]), "share": float(reached.mean()) if len(reached) else np.nan,
-                     "accounts": int(len(reached))})
-    return pd.DataFrame(rows, columns=["milestone", "threshold", "lift", "lift_low", "lift_high", "share", "accounts"])
+        rows.append(
+            {
+                "milestone": name,
+                "threshold": threshold,
+                "lift": float(rr[0]),
+                "lift_low": float(lo[0]),
+                "lift_high": float(hi[0]),
+                "share": float(reached.mean()) if len(reached) else np.nan,
+                "accounts": int(len(reached)),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["milestone", "threshold", "lift", "lift_low", "lift_high", "share", "accounts"],
+    )
 
 
-def temporal_validation(dataset: Dataset, config: Config | None = None, *, split_quantile: float = 0.7,
-                        progress: bool = False) -> TemporalValidation:
+def temporal_validation(
+    dataset: Dataset,
+    config: Config | None = None,
+    *,
+    split_quantile: float = 0.7,
+    progress: bool = False,
+) -> TemporalValidation:
     """Fit on the earlier signup cohorts, measure milestone lifts on the later ones.
 
     Parameters
@@ -279,7 +393,8 @@ def temporal_validation(dataset: Dataset, config: Config | None = None, *, split
     if len(eligible_signups) < 2 * config.study.min_accounts:
         raise InsufficientDataError(
             f"temporal validation needs at least {2 * config.study.min_accounts} eligible accounts, "
-            f"found {len(eligible_signups)}")
+            f"found {len(eligible_signups)}"
+        )
     split = eligible_signups.iloc[int(split_quantile * len(eligible_signups))]
     early_ids = signup.index[signup < split]
     early = dataset.subset(early_ids)
@@ -289,15 +404,22 @@ def temporal_validation(dataset: Dataset, config: Config | None = None, *, split
     later = scored[pd.to_datetime(scored["signup_date"]) >= split]
     fit_lifts = milestone_lifts(fitted.accounts, fw).set_index("milestone")
     test_lifts = milestone_lifts(later, fw).set_index("milestone")
-    table = pd.DataFrame({
-        "threshold": fit_lifts["threshold"],
-        "fit_lift": fit_lifts["lift"], "fit_lift_low": fit_lifts["lift_low"], "fit_lift_high": fit_lifts["lift_high"],
-        "test_lift": test_lifts["lift"].reindex(fit_lifts.index),
-        "test_lift_low": test_lifts["lift_low"].reindex(fit_lifts.index),
-        "test_lift_high": test_lifts["lift_high"].reindex(fit_lifts.index),
-        "test_share": test_lifts["share"].reindex(fit_lifts.index),
-        "test_accounts": test_lifts["accounts"].reindex(fit_lifts.index),
-    }).reset_index()
-    return TemporalValidation(split_date=pd.Timestamp(split).date().isoformat(),
-                              train_accounts=int(fitted.population.n_eligible),
-                              test_accounts=int(later["eligible"].astype(bool).sum()), table=table)
+    table = pd.DataFrame(
+        {
+            "threshold": fit_lifts["threshold"],
+            "fit_lift": fit_lifts["lift"],
+            "fit_lift_low": fit_lifts["lift_low"],
+            "fit_lift_high": fit_lifts["lift_high"],
+            "test_lift": test_lifts["lift"].reindex(fit_lifts.index),
+            "test_lift_low": test_lifts["lift_low"].reindex(fit_lifts.index),
+            "test_lift_high": test_lifts["lift_high"].reindex(fit_lifts.index),
+            "test_share": test_lifts["share"].reindex(fit_lifts.index),
+            "test_accounts": test_lifts["accounts"].reindex(fit_lifts.index),
+        }
+    ).reset_index()
+    return TemporalValidation(
+        split_date=pd.Timestamp(split).date().isoformat(),
+        train_accounts=int(fitted.population.n_eligible),
+        test_accounts=int(later["eligible"].astype(bool).sum()),
+        table=table,
+    )

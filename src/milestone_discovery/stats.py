@@ -124,8 +124,8 @@ def mantel_haenszel(x, y, strata, alpha: float = 0.05) -> pd.DataFrame:
     k = codes.max() + 1
     onehot = np.zeros((len(codes), k))
     onehot[np.arange(len(codes)), codes] = 1.0
-    nk = onehot.sum(axis=0)[:, None]                      # (k, 1)
-    a = onehot.T @ (x * y[:, None])                       # (k, p)
+    nk = onehot.sum(axis=0)[:, None]  # (k, 1)
+    a = onehot.T @ (x * y[:, None])  # (k, p)
     n1 = onehot.T @ x
     m1 = (onehot.T @ y)[:, None]
     b = n1 - a
@@ -160,10 +160,15 @@ def mantel_haenszel(x, y, strata, alpha: float = 0.05) -> pd.DataFrame:
         z = z_value(alpha)
         low, high = or_mh * np.exp(-z * se), or_mh * np.exp(z * se)
     informative = informative_k.sum(axis=0)
-    return pd.DataFrame({
-        "or_mh": or_mh, "or_low": low, "or_high": high,
-        "p_value": _st.chi2.sf(chi2, 1), "informative_strata": informative,
-    })
+    return pd.DataFrame(
+        {
+            "or_mh": or_mh,
+            "or_low": low,
+            "or_high": high,
+            "p_value": _st.chi2.sf(chi2, 1),
+            "informative_strata": informative,
+        }
+    )
 
 
 def bootstrap_indices(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -190,7 +195,9 @@ def logistic_fit(X, successes, trials=None, iters: int = 50, return_cov: bool = 
     cov : ndarray (k + 1, k + 1)
         Only with ``return_cov``: the inverse observed information (Wald covariance).
     """
-    X = np.column_stack([np.ones(len(successes)), np.asarray(X, dtype=float).reshape(len(successes), -1)])
+    X = np.column_stack(
+        [np.ones(len(successes)), np.asarray(X, dtype=float).reshape(len(successes), -1)]
+    )
     pos = np.asarray(successes, dtype=float)
     tot = np.ones_like(pos) if trials is None else np.asarray(trials, dtype=float)
     beta = np.zeros(X.shape[1])

@@ -70,39 +70,78 @@ class Study:
         parts = ["<h3>Milestone study</h3>"]
         for obj in (self.population, self.features, self.maturity, self.journey):
             parts.append(obj._repr_html_())
-        parts.append("<p><strong>Funnel</strong></p>" + self.funnel.round(3).to_html(index=False, escape=True))
+        parts.append(
+            "<p><strong>Funnel</strong></p>"
+            + self.funnel.round(3).to_html(index=False, escape=True)
+        )
         return "".join(parts)
 
     def __repr__(self) -> str:
-        return (f"Study({html.escape(self.dataset.source)}: {self.population.n_eligible} eligible accounts, "
-                f"{len(self.features.selected)} selected features, {len(self.maturity.categories)} categories)")
+        return (
+            f"Study({html.escape(self.dataset.source)}: {self.population.n_eligible} eligible accounts, "
+            f"{len(self.features.selected)} selected features, {len(self.maturity.categories)} categories)"
+        )
 
 
 def _scan_dict(scan, **extra) -> dict:
     return {**extra, **scan.summary()}
 
 
-def build_framework(config: Config, population: Population, features: FeatureResult,
-                    maturity: MaturityResult, journey: JourneyResult, dataset: Dataset) -> Framework:
+def build_framework(
+    config: Config,
+    population: Population,
+    features: FeatureResult,
+    maturity: MaturityResult,
+    journey: JourneyResult,
+    dataset: Dataset,
+) -> Framework:
     """Collect the stage results into a :class:`Framework`."""
     jc = config.journey
-    feat_cols = ["feature", "category", "status", "reason", "prevalence", "adopters", "retention_adopters",
-                 "retention_non_adopters", "lift", "phi", "raw_or", "adj_or", "adj_or_low", "adj_or_high",
-                 "adj_p_holm", "min_detectable_or", "perm_importance", "importance_se", "importance_q", "stability",
-                 "marginal_importance", "shap_mean_abs",
-                 "impurity_importance_biased"]
+    feat_cols = [
+        "feature",
+        "category",
+        "status",
+        "reason",
+        "prevalence",
+        "adopters",
+        "retention_adopters",
+        "retention_non_adopters",
+        "lift",
+        "phi",
+        "raw_or",
+        "adj_or",
+        "adj_or_low",
+        "adj_or_high",
+        "adj_p_holm",
+        "min_detectable_or",
+        "perm_importance",
+        "importance_se",
+        "importance_q",
+        "stability",
+        "marginal_importance",
+        "shap_mean_abs",
+        "impurity_importance_biased",
+    ]
     feat = features.features[feat_cols].rename(columns={"perm_importance": "importance"})
     feat = feat.sort_values("feature", kind="stable")
-    feature_list = [{k: (None if (isinstance(v, float) and pd.isna(v)) else v) for k, v in row.items()}
-                    for row in feat.to_dict(orient="records")]
+    feature_list = [
+        {k: (None if (isinstance(v, float) and pd.isna(v)) else v) for k, v in row.items()}
+        for row in feat.to_dict(orient="records")
+    ]
     cats = []
     for row in maturity.categories.to_dict(orient="records"):
-        entry = {"name": row["category"], "features": row["features"], "min_features": row.get("min_features")}
+        entry = {
+            "name": row["category"],
+            "features": row["features"],
+            "min_features": row.get("min_features"),
+        }
         if row.get("min_features") is not None and pd.notna(row.get("min_features")):
             scan = maturity.category_scans[row["category"]]
             entry["min_features"] = int(row["min_features"])
             entry["min_features_ci"] = [scan.ci[0], scan.ci[1]]
-            entry.update({k: v for k, v in scan.summary().items() if k not in ("threshold", "threshold_ci")})
+            entry.update(
+                {k: v for k, v in scan.summary().items() if k not in ("threshold", "threshold_ci")}
+            )
             entry["share_basic"] = row["share_basic"]
         cats.append(entry)
     overall = maturity.overall
@@ -111,67 +150,109 @@ def build_framework(config: Config, population: Population, features: FeatureRes
         "categories": cats,
         "min_categories": maturity.min_categories,
         "shape": overall.shape if overall is not None else "none",
-        "min_categories_holdout": ({k: v for k, v in overall.summary().items() if k not in ("threshold", "threshold_ci")}
-                                   if overall is not None else None),
+        "min_categories_holdout": (
+            {k: v for k, v in overall.summary().items() if k not in ("threshold", "threshold_ci")}
+            if overall is not None
+            else None
+        ),
         "min_categories_ci": list(maturity.step["ci"]) if maturity.step else None,
-        "min_categories_bootstrap_agreement": maturity.step["bootstrap_agreement"] if maturity.step else None,
-        "min_categories_bootstrap_no_step": maturity.step["bootstrap_no_step"] if maturity.step else None,
+        "min_categories_bootstrap_agreement": maturity.step["bootstrap_agreement"]
+        if maturity.step
+        else None,
+        "min_categories_bootstrap_no_step": maturity.step["bootstrap_no_step"]
+        if maturity.step
+        else None,
         "share_mature": maturity.share_mature,
         "retention_by_mature_categories": maturity.by_count.to_dict(orient="records"),
         "adjusted_rand_index_catalog_vs_data": maturity.adjusted_rand_index,
         "data_clusters": {"n_clusters": maturity.n_clusters, "silhouette": maturity.silhouette},
-        "catalog_disagreements": maturity.disagreements[["feature", "catalog_category", "data_cluster",
-                                                         "cluster_majority_category"]].to_dict(orient="records"),
+        "catalog_disagreements": maturity.disagreements[
+            ["feature", "catalog_category", "data_cluster", "cluster_majority_category"]
+        ].to_dict(orient="records"),
     }
     if maturity.overall is not None and maturity.min_categories is not None:
         reached = maturity.levels["mature"].to_numpy()
         from .journey import _rr_row
 
-        maturity_dict["mature_vs_not"] = _rr_row("retained", reached, population.retained.to_numpy())
+        maturity_dict["mature_vs_not"] = _rr_row(
+            "retained", reached, population.retained.to_numpy()
+        )
     activation = utilization = setup = None
     if journey.activation is not None:
-        activation = _scan_dict(journey.activation, metric=jc.activation_metric,
-                                window_days=jc.activation_months * 30, months=[0, jc.activation_months - 1],
-                                outcome=journey.activation.outcome)
+        activation = _scan_dict(
+            journey.activation,
+            metric=jc.activation_metric,
+            window_days=jc.activation_months * 30,
+            months=[0, jc.activation_months - 1],
+            outcome=journey.activation.outcome,
+        )
         activation["validation"] = journey.activation_validation.to_dict(orient="records")
     if journey.utilization is not None:
         s = journey.utilization.summary()
-        utilization = {"metric": jc.utilization_metric, "per_seat_threshold": s.pop("threshold"),
-                       "per_seat_threshold_ci": s.pop("threshold_ci"), "months": list(jc.utilization_months),
-                       "outcome": "retention", **s,
-                       "raw_volume_threshold": journey.utilization_raw.threshold,
-                       "attainment_by_size": journey.utilization_by_size.to_dict(orient="records")}
+        utilization = {
+            "metric": jc.utilization_metric,
+            "per_seat_threshold": s.pop("threshold"),
+            "per_seat_threshold_ci": s.pop("threshold_ci"),
+            "months": list(jc.utilization_months),
+            "outcome": "retention",
+            **s,
+            "raw_volume_threshold": journey.utilization_raw.threshold,
+            "attainment_by_size": journey.utilization_by_size.to_dict(orient="records"),
+        }
     if journey.setup_steps is not None:
         table = journey.setup_steps
         setup = {
             "window_days": jc.setup_days,
             "steps": journey.checklist,
             "min_steps": int(journey.setup.threshold) if journey.setup is not None else None,
-            "dropped": [{"step": r.step, "reason": r.status.replace("dropped_", ""), "detail": r.reason}
-                        for r in table.itertuples() if r.status != "checklist"],
+            "dropped": [
+                {"step": r.step, "reason": r.status.replace("dropped_", ""), "detail": r.reason}
+                for r in table.itertuples()
+                if r.status != "checklist"
+            ],
             "table": table.drop(columns=["reason"]).to_dict(orient="records"),
         }
         if journey.setup is not None:
-            setup.update({f"min_steps_{k}": v for k, v in journey.setup.summary().items() if k != "threshold"})
+            setup.update(
+                {
+                    f"min_steps_{k}": v
+                    for k, v in journey.setup.summary().items()
+                    if k != "threshold"
+                }
+            )
     m = features.metrics.set_index("model")
-    model = {"n_accounts": features.n_accounts, "covariates": features.covariates,
-             "metrics": features.metrics.to_dict(orient="records"),
-             "roc_auc_gain_vs_covariates": float(m.loc["covariates+features", "roc_auc_gain_vs_covariates"])}
+    model = {
+        "n_accounts": features.n_accounts,
+        "covariates": features.covariates,
+        "metrics": features.metrics.to_dict(orient="records"),
+        "roc_auc_gain_vs_covariates": float(
+            m.loc["covariates+features", "roc_auc_gain_vs_covariates"]
+        ),
+    }
     data = {
         "kind": dataset.kind,
         "accounts": int(len(dataset.accounts)),
         "eligible": population.n_eligible,
         "retention_rate": population.retention_rate,
         "exclusions": {r.reason: int(r.accounts) for r in population.exclusions.itertuples()},
-        "journey_exclusions": (journey.exclusions.to_dict(orient="records") if journey.exclusions is not None else []),
+        "journey_exclusions": (
+            journey.exclusions.to_dict(orient="records") if journey.exclusions is not None else []
+        ),
         "skipped_stages": journey.skipped,
         "notes": list(dataset.notes) + list(maturity.notes),
     }
     return Framework(
         as_of=dataset.as_of.isoformat() if dataset.as_of else None,
-        observation_days=config.study.observation_days, horizon_days=config.study.horizon_days,
-        seed=config.study.seed, features=feature_list, maturity=maturity_dict, activation=activation,
-        utilization=utilization, setup=setup, data=data, model=model,
+        observation_days=config.study.observation_days,
+        horizon_days=config.study.horizon_days,
+        seed=config.study.seed,
+        features=feature_list,
+        maturity=maturity_dict,
+        activation=activation,
+        utilization=utilization,
+        setup=setup,
+        data=data,
+        model=model,
     )
 
 
@@ -197,16 +278,30 @@ def funnel_table(accounts: pd.DataFrame, framework: Framework) -> pd.DataFrame:
         member = elig["stage"] == stage
         n, kept = int(member.sum()), int(elig.loc[member, "retained"].astype(float).sum())
         lo, hi = stats.wilson_interval(kept, n)
-        rows.append({"stage": stage, "reached": int(hit.sum()), "share_reached": float(hit.mean()) if len(elig) else float("nan"),
-                     "reached_in_order": in_order, "conversion": in_order / prev if prev else float("nan"),
-                     "at_stage": n, "retention": kept / n if n else float("nan"),
-                     "retention_low": float(lo), "retention_high": float(hi)})
+        rows.append(
+            {
+                "stage": stage,
+                "reached": int(hit.sum()),
+                "share_reached": float(hit.mean()) if len(elig) else float("nan"),
+                "reached_in_order": in_order,
+                "conversion": in_order / prev if prev else float("nan"),
+                "at_stage": n,
+                "retention": kept / n if n else float("nan"),
+                "retention_low": float(lo),
+                "retention_high": float(hi),
+            }
+        )
         prev = in_order
     return pd.DataFrame(rows)
 
 
-def run_study(dataset: Dataset, config: Config | None = None, *, progress: bool = True,
-              temporal: bool | None = None) -> Study:
+def run_study(
+    dataset: Dataset,
+    config: Config | None = None,
+    *,
+    progress: bool = True,
+    temporal: bool | None = None,
+) -> Study:
     """Run every stage on a loaded dataset.
 
     Parameters
@@ -249,17 +344,33 @@ def run_study(dataset: Dataset, config: Config | None = None, *, progress: bool 
 
         t0 = time.perf_counter()
         try:
-            check = temporal_validation(dataset, config, split_quantile=config.study.temporal_split, progress=progress)
+            check = temporal_validation(
+                dataset, config, split_quantile=config.study.temporal_split, progress=progress
+            )
             framework.validation = {"temporal": check.to_dict()}
         except InsufficientDataError as exc:
             framework.validation = {"temporal": {"skipped": str(exc)}}
         timings["temporal_validation"] = time.perf_counter() - t0
-    return Study(config=config, dataset=dataset, population=population, features=features, maturity=maturity,
-                 journey=journey, framework=framework, accounts=accounts, funnel=funnel, timings=timings)
+    return Study(
+        config=config,
+        dataset=dataset,
+        population=population,
+        features=features,
+        maturity=maturity,
+        journey=journey,
+        framework=framework,
+        accounts=accounts,
+        funnel=funnel,
+        timings=timings,
+    )
 
 
 def _fingerprint(path: Path) -> dict:
-    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in (".csv", ".parquet"))
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(p for p in path.iterdir() if p.suffix in (".csv", ".parquet"))
+    )
     out = {}
     for f in files:
         digest = hashlib.sha256()
@@ -273,8 +384,20 @@ def _fingerprint(path: Path) -> dict:
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ["milestone_discovery", "numpy", "pandas", "scikit-learn", "scipy", "statsmodels", "shap",
-             "numba", "duckdb", "pyarrow", "matplotlib", "jinja2"]
+    names = [
+        "milestone_discovery",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "scipy",
+        "statsmodels",
+        "shap",
+        "numba",
+        "duckdb",
+        "pyarrow",
+        "matplotlib",
+        "jinja2",
+    ]
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in names:
         try:
@@ -291,7 +414,8 @@ def stage_tables(study: Study) -> dict[str, pd.DataFrame]:
         "population": study.population.summary(),
         "model_metrics": study.features.metrics,
         "maturity_categories": study.maturity.categories.assign(
-            features=study.maturity.categories["features"].map(lambda f: "; ".join(f))),
+            features=study.maturity.categories["features"].map(lambda f: "; ".join(f))
+        ),
         "maturity_assignments": study.maturity.assignments,
         "maturity_by_count": study.maturity.by_count,
         "funnel": study.funnel,
@@ -301,11 +425,19 @@ def stage_tables(study: Study) -> dict[str, pd.DataFrame]:
     for name, scan in study.maturity.category_scans.items():
         t[f"maturity_scan__{name}"] = scan.table
     j = study.journey
-    for name, obj in (("activation_scan", j.activation), ("utilization_scan", j.utilization), ("setup_scan", j.setup)):
+    for name, obj in (
+        ("activation_scan", j.activation),
+        ("utilization_scan", j.utilization),
+        ("setup_scan", j.setup),
+    ):
         if obj is not None:
             t[name] = obj.table
-    for name, frame in (("activation_validation", j.activation_validation), ("utilization_by_size", j.utilization_by_size),
-                        ("setup_steps", j.setup_steps), ("journey_exclusions", j.exclusions)):
+    for name, frame in (
+        ("activation_validation", j.activation_validation),
+        ("utilization_by_size", j.utilization_by_size),
+        ("setup_steps", j.setup_steps),
+        ("journey_exclusions", j.exclusions),
+    ):
         if frame is not None:
             t[name] = frame
     return t
@@ -316,8 +448,15 @@ def write_accounts_csv(accounts: pd.DataFrame, path: Path) -> None:
     accounts.to_csv(path, index=False, float_format="%.6g", date_format="%Y-%m-%d")
 
 
-def discover(dataset_path: str | Path, out: str | Path, config: Config | None = None, *,
-             progress: bool = True, report: bool = True, command: list[str] | None = None) -> Study:
+def discover(
+    dataset_path: str | Path,
+    out: str | Path,
+    config: Config | None = None,
+    *,
+    progress: bool = True,
+    report: bool = True,
+    command: list[str] | None = None,
+) -> Study:
     """Run the study on a dataset and write the run folder.
 
     Parameters
@@ -342,7 +481,9 @@ def discover(dataset_path: str | Path, out: str | Path, config: Config | None = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     study.framework.to_json(out / "framework.json")
-    study.features.features.drop(columns=[]).to_csv(out / "features.csv", index=False, float_format="%.6g")
+    study.features.features.drop(columns=[]).to_csv(
+        out / "features.csv", index=False, float_format="%.6g"
+    )
     write_accounts_csv(study.accounts, out / "accounts.csv")
     tables = out / "tables"
     tables.mkdir(exist_ok=True)
@@ -355,13 +496,18 @@ def discover(dataset_path: str | Path, out: str | Path, config: Config | None = 
         "config": config.to_dict(),
         "versions": _versions(),
         "input_fingerprint": _fingerprint(dataset_path),
-        "timings_seconds": {**study.timings, **{f"features.{k}": v for k, v in study.features.timings.items()}},
+        "timings_seconds": {
+            **study.timings,
+            **{f"features.{k}": v for k, v in study.features.timings.items()},
+        },
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
     def write_run() -> None:
         run["timings_seconds"]["total"] = time.perf_counter() - started
-        (out / "run.json").write_text(json.dumps(clean_json(run), indent=2) + "\n", encoding="utf-8")
+        (out / "run.json").write_text(
+            json.dumps(clean_json(run), indent=2) + "\n", encoding="utf-8"
+        )
 
     write_run()
     if report:  # built from the run folder's files, as `milestones report RUN` does

@@ -133,7 +133,8 @@ class ThresholdScan:
             f"{self.share_above:.0%} above; {html.escape(self.outcome)} "
             f"{self.rate_above:.1%} above vs {self.rate_below:.1%} below (lift {self.lift:.2f}, "
             f"{lv} CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); step p {self.step_p_value:.2g}</div>"
-            + _plot_html(self) + self.table.round(4).to_html(index=False, escape=True, max_rows=30)
+            + _plot_html(self)
+            + self.table.round(4).to_html(index=False, escape=True, max_rows=30)
         )
 
     def plot_phi(self, ax=None):
@@ -145,8 +146,17 @@ class ThresholdScan:
         t = self.table
         ax.plot(t["threshold"], t["phi"], color="0.6", lw=1, label="all candidates")
         ok = t[t["eligible"]]
-        ax.plot(ok["threshold"], ok["phi"], "o-", ms=3, color="#2166ac", label="enough accounts each side")
-        ax.axvspan(self.ci[0], self.ci[1], color="#fdb863", alpha=0.35, label=f"{self.level} bootstrap CI")
+        ax.plot(
+            ok["threshold"],
+            ok["phi"],
+            "o-",
+            ms=3,
+            color="#2166ac",
+            label="enough accounts each side",
+        )
+        ax.axvspan(
+            self.ci[0], self.ci[1], color="#fdb863", alpha=0.35, label=f"{self.level} bootstrap CI"
+        )
         ax.axvline(self.threshold, color="#b2182b", lw=1.5, label=f"chosen: {self.threshold:.4g}")
         ax.set_xlabel(f"{self.metric} threshold (milestone: value >= threshold)")
         ax.set_ylabel(f"phi with {self.outcome}")
@@ -162,8 +172,15 @@ class ThresholdScan:
             _, ax = plt.subplots(figsize=(6, 3.5))
         c = self.curve
         err = np.vstack([c["rate"] - c["rate_low"], c["rate_high"] - c["rate"]])
-        ax.errorbar(c["metric_mid"], c["rate"], yerr=err, fmt="o-", ms=3, color="#2166ac", capsize=2)
-        ax.axvline(self.threshold, color="#b2182b", lw=1.2, label=f"threshold {self.threshold:.4g} ({self.shape})")
+        ax.errorbar(
+            c["metric_mid"], c["rate"], yerr=err, fmt="o-", ms=3, color="#2166ac", capsize=2
+        )
+        ax.axvline(
+            self.threshold,
+            color="#b2182b",
+            lw=1.2,
+            label=f"threshold {self.threshold:.4g} ({self.shape})",
+        )
         ax.set_xlabel(self.metric)
         ax.set_ylabel(f"{self.outcome} rate ({self.level} CI)")
         ax.legend(fontsize=7)
@@ -235,7 +252,9 @@ def _trend_basis(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     knots = np.unique(np.quantile(ref, np.linspace(0, 1, 5)))
     if len(knots) < 3:
         return u[:, None]
-    spline = SplineTransformer(knots=knots[:, None], degree=3, include_bias=False, extrapolation="constant")
+    spline = SplineTransformer(
+        knots=knots[:, None], degree=3, include_bias=False, extrapolation="constant"
+    )
     return spline.fit(ref[:, None]).transform(u[:, None])
 
 
@@ -258,8 +277,12 @@ def threshold_shape(metric, outcome, threshold: float, *, alpha: float = 0.05) -
     y = np.asarray(outcome, dtype=float)
     step = (x >= threshold).astype(float)
     if y.min() == y.max() or step.min() == step.max():
-        return {"shape": "none", "step_p_value": float("nan"), "association_p_value": float("nan"),
-                "step_log_odds": float("nan")}
+        return {
+            "shape": "none",
+            "step_p_value": float("nan"),
+            "association_p_value": float("nan"),
+            "step_log_odds": float("nan"),
+        }
     # group identical rows: exact and much faster for counts
     key, inverse = np.unique(x, return_inverse=True)
     tot = np.bincount(inverse).astype(float)
@@ -280,7 +303,12 @@ def threshold_shape(metric, outcome, threshold: float, *, alpha: float = 0.05) -
         shape = "gradual"
     else:
         shape = "none"
-    return {"shape": shape, "step_p_value": p_step, "association_p_value": p_assoc, "step_log_odds": float(beta[-1])}
+    return {
+        "shape": shape,
+        "step_p_value": p_step,
+        "association_p_value": p_assoc,
+        "step_log_odds": float(beta[-1]),
+    }
 
 
 def outcome_curve(metric, outcome, bins: int = 10, alpha: float = 0.05) -> pd.DataFrame:
@@ -302,9 +330,17 @@ def outcome_curve(metric, outcome, bins: int = 10, alpha: float = 0.05) -> pd.Da
             continue
         hits = int(y[member].sum())
         lo, hi = stats.wilson_interval(hits, n, alpha)
-        rows.append({"metric_low": float(x[member].min()), "metric_high": float(x[member].max()),
-                     "metric_mid": float(np.median(x[member])), "accounts": n, "rate": hits / n,
-                     "rate_low": float(lo), "rate_high": float(hi)})
+        rows.append(
+            {
+                "metric_low": float(x[member].min()),
+                "metric_high": float(x[member].max()),
+                "metric_mid": float(np.median(x[member])),
+                "accounts": n,
+                "rate": hits / n,
+                "rate_low": float(lo),
+                "rate_high": float(hi),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -373,23 +409,39 @@ def scan_thresholds(
         if y[part].all() or not y[part].any():
             raise InsufficientDataError(
                 f"{outcome_name}: a single outcome class among the {int(part.sum())} accounts of the {name} "
-                f"half ({len(y)} in all); no threshold can be chosen and checked")
-    cands = candidate_thresholds(x) if candidates is None else np.unique(np.asarray(candidates, dtype=float))
+                f"half ({len(y)} in all); no threshold can be chosen and checked"
+            )
+    cands = (
+        candidate_thresholds(x)
+        if candidates is None
+        else np.unique(np.asarray(candidates, dtype=float))
+    )
     xs, ys = x[sel], y[sel].astype(float)
     bins = np.searchsorted(cands, xs, side="right")
-    best, above, above_pos, n_s, n_pos, phi, share, eligible = _choose(bins, ys, np.ones(len(xs)), cands, min_share)
+    best, above, above_pos, n_s, n_pos, phi, share, eligible = _choose(
+        bins, ys, np.ones(len(xs)), cands, min_share
+    )
     if best is None:
         raise InsufficientDataError(
             f"{metric_name}: no threshold leaves at least {min_share:.0%} of the {len(xs)} accounts "
-            "(selection half) on each side")
+            "(selection half) on each side"
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         rate_above = above_pos / above
         rate_below = (n_pos - above_pos) / (n_s - above)
-        table = pd.DataFrame({
-            "threshold": cands, "share_above": share, "phi": phi, "rate_above": rate_above,
-            "rate_below": rate_below, "lift": rate_above / rate_below, "ppv": rate_above,
-            "sensitivity": above_pos / n_pos, "eligible": eligible,
-        })
+        table = pd.DataFrame(
+            {
+                "threshold": cands,
+                "share_above": share,
+                "phi": phi,
+                "rate_above": rate_above,
+                "rate_below": rate_below,
+                "lift": rate_above / rate_below,
+                "ppv": rate_above,
+                "sensitivity": above_pos / n_pos,
+                "eligible": eligible,
+            }
+        )
     threshold = float(cands[best])
 
     chosen = np.full(n_bootstrap, np.nan)
@@ -401,8 +453,10 @@ def scan_thresholds(
             chosen[b] = cands[pick]
     chosen = chosen[np.isfinite(chosen)]
     if len(chosen):
-        ci = (float(np.quantile(chosen, alpha / 2, method="lower")),
-              float(np.quantile(chosen, 1 - alpha / 2, method="higher")))
+        ci = (
+            float(np.quantile(chosen, alpha / 2, method="lower")),
+            float(np.quantile(chosen, 1 - alpha / 2, method="higher")),
+        )
         agreement = float(np.mean(chosen == threshold))
     else:
         ci, agreement = (threshold, threshold), float("nan")
@@ -416,20 +470,40 @@ def scan_thresholds(
     shape = threshold_shape(xh, yh, threshold, alpha=alpha)
     with np.errstate(invalid="ignore", divide="ignore"):
         return ThresholdScan(
-            metric=metric_name, outcome=outcome_name, table=table, threshold=threshold, ci=ci, n=len(x),
-            n_holdout=int(len(xh)), share_above=float((x >= threshold).mean()),
+            metric=metric_name,
+            outcome=outcome_name,
+            table=table,
+            threshold=threshold,
+            ci=ci,
+            n=len(x),
+            n_holdout=int(len(xh)),
+            share_above=float((x >= threshold).mean()),
             rate_above=a / (a + b_) if a + b_ else float("nan"),
             rate_above_ci=(float(lo_above), float(hi_above)),
-            rate_below=c / (c + d) if c + d else float("nan"), rate_below_ci=(float(lo_below), float(hi_below)),
-            lift=float(rr[0]), lift_ci=(float(rr_low[0]), float(rr_high[0])), phi=float(phi[best]),
-            bootstrap_agreement=agreement, alpha=alpha, curve=outcome_curve(x, y, alpha=alpha), **shape,
+            rate_below=c / (c + d) if c + d else float("nan"),
+            rate_below_ci=(float(lo_below), float(hi_below)),
+            lift=float(rr[0]),
+            lift_ci=(float(rr_low[0]), float(rr_high[0])),
+            phi=float(phi[best]),
+            bootstrap_agreement=agreement,
+            alpha=alpha,
+            curve=outcome_curve(x, y, alpha=alpha),
+            **shape,
         )
 
 
-def choose_threshold(metric, outcome, candidates, *, min_share: float = 0.05, weights=None) -> float | None:
+def choose_threshold(
+    metric, outcome, candidates, *, min_share: float = 0.05, weights=None
+) -> float | None:
     """The best-phi candidate leaving ``min_share`` on each side, or None (no bootstrap, no split)."""
     x = np.asarray(metric, dtype=float)
     cands = np.unique(np.asarray(candidates, dtype=float))
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
-    best = _choose(np.searchsorted(cands, x, side="right"), np.asarray(outcome, dtype=float), w, cands, min_share)[0]
+    best = _choose(
+        np.searchsorted(cands, x, side="right"),
+        np.asarray(outcome, dtype=float),
+        w,
+        cands,
+        min_share,
+    )[0]
     return None if best is None else float(cands[best])

@@ -46,16 +46,30 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
     ]
     missing = [c for c in dict.fromkeys(named) if c not in frame.columns]
     if missing:
-        raise DataValidationError([Problem(
-            table, ", ".join(missing),
-            f"column(s) named in the config's [wide] section not found; columns present: {list(frame.columns)}")])
+        raise DataValidationError(
+            [
+                Problem(
+                    table,
+                    ", ".join(missing),
+                    f"column(s) named in the config's [wide] section not found; columns present: {list(frame.columns)}",
+                )
+            ]
+        )
     if frame.empty:
         raise DataValidationError([Problem(table, None, "table is empty")])
 
     ids = frame[wide.id].astype("string").str.strip()
     dup = ids.duplicated(keep=False) | ids.isna() | (ids == "")
     if dup.any():
-        problems.append(Problem(table, wide.id, "duplicate or missing account id", _offending(frame[[wide.id]], dup), int(dup.sum())))
+        problems.append(
+            Problem(
+                table,
+                wide.id,
+                "duplicate or missing account id",
+                _offending(frame[[wide.id]], dup),
+                int(dup.sum()),
+            )
+        )
 
     true_values = _TRUE | {v.strip().lower() for v in wide.true_values}
     false_values = _FALSE | {v.strip().lower() for v in wide.false_values}
@@ -66,16 +80,29 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
         bad = ~(is_true | is_false)
         if bad.any():
             seen = sorted(set(frame.loc[bad.to_numpy(), col].astype(str)))[:5]
-            problems.append(Problem(
-                table, col,
-                f"flag values not recognised as yes/no: {seen}; map them with true_values/false_values in [wide]",
-                _offending(frame[[wide.id, col]], bad), int(bad.sum())))
+            problems.append(
+                Problem(
+                    table,
+                    col,
+                    f"flag values not recognised as yes/no: {seen}; map them with true_values/false_values in [wide]",
+                    _offending(frame[[wide.id, col]], bad),
+                    int(bad.sum()),
+                )
+            )
         flags[col] = is_true.to_numpy(dtype=bool)
     for col in wide.expand:
         text = frame[col].astype("string").str.strip()
         missing_level = text.isna() | (text == "")
         if missing_level.any():
-            problems.append(Problem(table, col, "missing values in a column to expand", _offending(frame[[wide.id, col]], missing_level), int(missing_level.sum())))
+            problems.append(
+                Problem(
+                    table,
+                    col,
+                    "missing values in a column to expand",
+                    _offending(frame[[wide.id, col]], missing_level),
+                    int(missing_level.sum()),
+                )
+            )
         skip = {v.strip().lower() for v in wide.skip_levels}
         for level in sorted(text.dropna().unique()):
             if level.lower() in skip:
@@ -86,13 +113,25 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
     churned = outcome.isin({v.strip().lower() for v in wide.churned_values})
     unknown_outcome = outcome.isna() | (outcome == "")
     if unknown_outcome.any():
-        problems.append(Problem(table, wide.outcome, "missing outcome values", _offending(frame[[wide.id, wide.outcome]], unknown_outcome), int(unknown_outcome.sum())))
+        problems.append(
+            Problem(
+                table,
+                wide.outcome,
+                "missing outcome values",
+                _offending(frame[[wide.id, wide.outcome]], unknown_outcome),
+                int(unknown_outcome.sum()),
+            )
+        )
     if outcome.dropna()[~churned].nunique() > 1:
         values = sorted(outcome.dropna()[~churned].unique())
-        problems.append(Problem(
-            table, wide.outcome,
-            f"outcome has several values besides the churned ones {wide.churned_values}: {values[:5]}; "
-            "list every value that means churned in churned_values"))
+        problems.append(
+            Problem(
+                table,
+                wide.outcome,
+                f"outcome has several values besides the churned ones {wide.churned_values}: {values[:5]}; "
+                "list every value that means churned in churned_values",
+            )
+        )
 
     accounts = pd.DataFrame({"account_id": ids.astype(object)})
     accounts["signup_date"] = pd.NaT
@@ -102,24 +141,46 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
             values = pd.to_numeric(frame[col].astype("string").str.strip(), errors="coerce")
             bad = values.isna() | (values <= 0)
             if bad.any():
-                problems.append(Problem(table, col, f"{std} must be a positive number", _offending(frame[[wide.id, col]], bad), int(bad.sum())))
+                problems.append(
+                    Problem(
+                        table,
+                        col,
+                        f"{std} must be a positive number",
+                        _offending(frame[[wide.id, col]], bad),
+                        int(bad.sum()),
+                    )
+                )
             accounts[std] = values.to_numpy(dtype=float)
         else:
             accounts[std] = np.nan
-    accounts["plan"] = frame[wide.plan].astype("string").fillna("unknown").astype(object) if wide.plan else "unknown"
+    accounts["plan"] = (
+        frame[wide.plan].astype("string").fillna("unknown").astype(object)
+        if wide.plan
+        else "unknown"
+    )
 
     catalog = None
     if wide.catalog:
         unknown = sorted(set(wide.catalog) - set(flags))
         if unknown:
-            problems.append(Problem(table, ", ".join(unknown), "[wide.catalog] names features that are not flag columns"))
-        catalog = pd.DataFrame({"feature": list(wide.catalog), "category": list(wide.catalog.values())})
+            problems.append(
+                Problem(
+                    table,
+                    ", ".join(unknown),
+                    "[wide.catalog] names features that are not flag columns",
+                )
+            )
+        catalog = pd.DataFrame(
+            {"feature": list(wide.catalog), "category": list(wide.catalog.values())}
+        )
     if problems:
         raise DataValidationError(problems)
 
     index = pd.Index(accounts["account_id"], name="account_id")
     flag_frame = pd.DataFrame(flags, index=index)
-    notes = ["wide table: flags and outcome taken as given; observation window and horizon cannot be enforced (no dates)"]
+    notes = [
+        "wide table: flags and outcome taken as given; observation window and horizon cannot be enforced (no dates)"
+    ]
     return Dataset(
         accounts=accounts,
         feature_usage=None,
