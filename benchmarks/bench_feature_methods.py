@@ -126,9 +126,15 @@ def run_seed(args, seed: int, boruta_cls) -> tuple[list[dict], str | None, int]:
         clock["wall"], clock["cpu"] = time.perf_counter(), time.process_time()
 
     def record(method: str, selected: list[str]) -> None:
-        rows.append({"seed": seed, "method": method, **_score(selected, roles),
-                     "time_s": time.perf_counter() - clock["wall"],
-                     "cpu_s": time.process_time() - clock["cpu"]})
+        rows.append(
+            {
+                "seed": seed,
+                "method": method,
+                **_score(selected, roles),
+                "time_s": time.perf_counter() - clock["wall"],
+                "cpu_s": time.process_time() - clock["cpu"],
+            }
+        )
 
     start()
     record("ours", discover_features(population, config, progress=False).selected)
@@ -143,7 +149,8 @@ def run_seed(args, seed: int, boruta_cls) -> tuple[list[dict], str | None, int]:
 
     start()
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.5, stratify=y, random_state=seed)
+        X, y, test_size=0.5, stratify=y, random_state=seed
+    )
     model = importance_forest(cfg, seed).fit(X_train, y_train)
     covariates_test = X_test[:, p:]
 
@@ -153,16 +160,21 @@ def run_seed(args, seed: int, boruta_cls) -> tuple[list[dict], str | None, int]:
         full = np.hstack([flags, covariates_test])
         return roc_auc_score(target, model.predict_proba(full)[:, 1])
 
-    perm = permutation_importance(model, X_test[:, :p], y_test, n_repeats=5, scoring=roc_auc,
-                                  random_state=seed)
+    perm = permutation_importance(
+        model, X_test[:, :p], y_test, n_repeats=5, scoring=roc_auc, random_state=seed
+    )
     record("permutation top-k", _top_k(names, perm.importances_mean, k))
 
     boruta_error = None
     if boruta_cls is not None:
         start()
         try:
-            selector = boruta_cls(importance_forest(cfg, seed), n_estimators="auto",
-                                  max_iter=args.boruta_max_iter, random_state=seed)
+            selector = boruta_cls(
+                importance_forest(cfg, seed),
+                n_estimators="auto",
+                max_iter=args.boruta_max_iter,
+                random_state=seed,
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 selector.fit(X, y)
@@ -189,14 +201,22 @@ def main() -> None:
     print("Feature-selection methods vs planted drivers")
     print(f"  synthetic accounts {args.accounts:,}; seeds {args.seeds}")
     print("  top-k baselines get the ORACLE k = number of planted drivers (shown per seed);")
-    print("  baselines see ALL features (leaky, ubiquitous, niche, ... included), ours filters them;")
+    print(
+        "  baselines see ALL features (leaky, ubiquitous, niche, ... included), ours filters them;"
+    )
     print("  covariates (size, seats, plan) are forest inputs, never selectable.")
-    print(f"  forest (importance.importance_forest): n_estimators={cfg.n_estimators}, max_depth={cfg.max_depth}, "
-          f"min_samples_leaf={cfg.min_samples_leaf}, max_features='sqrt', class_weight='balanced'")
-    print("  permutation: forest fitted on a stratified 50% split, sklearn permutation_importance "
-          "on the other half, n_repeats=5, ROC-AUC (flags permuted, covariates kept)")
-    print(f"  boruta: same forest, n_estimators='auto', max_iter={args.boruta_max_iter}, perc=100, "
-          "alpha=0.05; confirmed features only (tentative not selected)")
+    print(
+        f"  forest (importance.importance_forest): n_estimators={cfg.n_estimators}, max_depth={cfg.max_depth}, "
+        f"min_samples_leaf={cfg.min_samples_leaf}, max_features='sqrt', class_weight='balanced'"
+    )
+    print(
+        "  permutation: forest fitted on a stratified 50% split, sklearn permutation_importance "
+        "on the other half, n_repeats=5, ROC-AUC (flags permuted, covariates kept)"
+    )
+    print(
+        f"  boruta: same forest, n_estimators='auto', max_iter={args.boruta_max_iter}, perc=100, "
+        "alpha=0.05; confirmed features only (tentative not selected)"
+    )
     print(f"  trap roles: {', '.join(TRAP_ROLES)}")
     if boruta_cls is None:
         print(f"BorutaPy unavailable: {boruta_error}")
@@ -210,8 +230,18 @@ def main() -> None:
         print(f"\n=== seed {seed} (planted drivers, oracle k = {k}) ===")
         if seed_error:
             print(f"BorutaPy unavailable: {seed_error}")
-        cols = ["selected", "drivers_found", "precision", "recall", "f1", "traps", "proxies",
-                "neutrals", "time_s", "cpu_s"]
+        cols = [
+            "selected",
+            "drivers_found",
+            "precision",
+            "recall",
+            "f1",
+            "traps",
+            "proxies",
+            "neutrals",
+            "time_s",
+            "cpu_s",
+        ]
         print(frame[cols].to_string(float_format=lambda v: f"{v:.3f}"))
         print("traps selected:")
         for method, row in frame.iterrows():
@@ -222,13 +252,24 @@ def main() -> None:
 
     results = pd.DataFrame(all_rows)
     order = [m for m in METHODS if m in set(results["method"])]
-    numeric = ["selected", "precision", "recall", "f1", "traps", "proxies", "neutrals", "time_s",
-               "cpu_s"]
+    numeric = [
+        "selected",
+        "precision",
+        "recall",
+        "f1",
+        "traps",
+        "proxies",
+        "neutrals",
+        "time_s",
+        "cpu_s",
+    ]
     summary = results.groupby("method")[numeric].mean().reindex(order)
     summary.insert(0, "seeds", results.groupby("method").size().reindex(order))
     summary["f1_sd"] = results.groupby("method")["f1"].std(ddof=1).reindex(order)
-    print(f"\n=== summary: mean over seeds {args.seeds} ({args.accounts:,} accounts; "
-          "top-k baselines use oracle k) ===")
+    print(
+        f"\n=== summary: mean over seeds {args.seeds} ({args.accounts:,} accounts; "
+        "top-k baselines use oracle k) ==="
+    )
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     print("\ntrap features selected (in how many seeds):")
     for method in order:
@@ -236,9 +277,11 @@ def main() -> None:
         counts = pd.Series([t for s in traps if s != "-" for t in s.split(", ")]).value_counts()
         listed = ", ".join(f"{t} x{n}" for t, n in counts.items()) or "-"
         print(f"  {method:<18} {listed}")
-    print(f"\ntotal: wall {time.perf_counter() - wall0:.0f} s, process CPU "
-          f"{time.process_time() - cpu0:.0f} s (time_s is wall clock, cpu_s the process CPU time "
-          "summed over threads; wall time grows if other processes compete for the cores)")
+    print(
+        f"\ntotal: wall {time.perf_counter() - wall0:.0f} s, process CPU "
+        f"{time.process_time() - cpu0:.0f} s (time_s is wall clock, cpu_s the process CPU time "
+        "summed over threads; wall time grows if other processes compete for the cores)"
+    )
 
 
 if __name__ == "__main__":

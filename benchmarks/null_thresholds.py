@@ -21,7 +21,9 @@ from milestone_discovery.thresholds import scan_thresholds, split_halves
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--retention", type=float, default=0.7)

@@ -28,7 +28,11 @@ TRAPS = {"ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "s
 
 
 def run_one(scenario: str, n: int | None, seed: int) -> dict:
-    syn = make_synthetic(n, seed=seed, scenario=scenario) if n else make_synthetic(seed=seed, scenario=scenario)
+    syn = (
+        make_synthetic(n, seed=seed, scenario=scenario)
+        if n
+        else make_synthetic(seed=seed, scenario=scenario)
+    )
     config = Config()
     config.study.seed = seed
     t0 = time.perf_counter()
@@ -37,7 +41,11 @@ def run_one(scenario: str, n: int | None, seed: int) -> dict:
     role = {f: spec["role"] for f, spec in syn.truth["features"].items()}
     drivers = {f for f, r in role.items() if r == "driver"}
     chosen = set(study.features.selected)
-    f1 = 2 * len(chosen & drivers) / (len(chosen) + len(drivers)) if drivers and chosen else float("nan")
+    f1 = (
+        2 * len(chosen & drivers) / (len(chosen) + len(drivers))
+        if drivers and chosen
+        else float("nan")
+    )
     fw = study.framework
     found = {
         "activation": fw.activation["shape"] if fw.activation else "-",
@@ -49,18 +57,33 @@ def run_one(scenario: str, n: int | None, seed: int) -> dict:
         planted = planted_maturity(study.population.flags, syn.truth)["mature"]
         kappa = cohen_kappa_score(planted, study.maturity.levels["mature"].reindex(planted.index))
     return {
-        "scenario": scenario, "seed": seed, "eligible": study.population.n_eligible,
-        "retention": study.population.retention_rate, "selected": len(chosen), "drivers": len(drivers),
-        "f1": f1, "traps": sorted(f for f in chosen if role.get(f) in TRAPS),
-        "others": sorted(f"{f}({role.get(f)})" for f in chosen - drivers if role.get(f) not in TRAPS),
-        "shape": found, "planted_shape": syn.truth.get("shape", {}), "m": fw.min_categories,
-        "planted_m": syn.truth.get("min_categories"), "kappa": kappa, "seconds": seconds,
+        "scenario": scenario,
+        "seed": seed,
+        "eligible": study.population.n_eligible,
+        "retention": study.population.retention_rate,
+        "selected": len(chosen),
+        "drivers": len(drivers),
+        "f1": f1,
+        "traps": sorted(f for f in chosen if role.get(f) in TRAPS),
+        "others": sorted(
+            f"{f}({role.get(f)})" for f in chosen - drivers if role.get(f) not in TRAPS
+        ),
+        "shape": found,
+        "planted_shape": syn.truth.get("shape", {}),
+        "m": fw.min_categories,
+        "planted_m": syn.truth.get("min_categories"),
+        "kappa": kappa,
+        "seconds": seconds,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--accounts", type=int, default=20000, help="0: each preset's own default size")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--accounts", type=int, default=20000, help="0: each preset's own default size"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
     args = parser.parse_args()
@@ -68,11 +91,16 @@ def main() -> None:
         for seed in args.seeds:
             n = None if scenario == "small" or not args.accounts else args.accounts
             r = run_one(scenario, n, seed)
-            shapes = " ".join(f"{k[:4]}={r['shape'][k]}/{r['planted_shape'].get(k, '?')}" for k in r["shape"])
-            print(f"{r['scenario']:<16} seed={r['seed']} eligible={r['eligible']:>6} ret={r['retention']:.3f} "
-                  f"selected={r['selected']:>2}/{r['drivers']:<2} F1={r['f1']:.3f} traps={r['traps'] or '-'} "
-                  f"{shapes} m={r['m']}/{r['planted_m']} kappa={r['kappa']:.3f} {r['seconds']:.0f}s"
-                  + (f"\n{'':<18}other selected: {', '.join(r['others'])}" if r["others"] else ""), flush=True)
+            shapes = " ".join(
+                f"{k[:4]}={r['shape'][k]}/{r['planted_shape'].get(k, '?')}" for k in r["shape"]
+            )
+            print(
+                f"{r['scenario']:<16} seed={r['seed']} eligible={r['eligible']:>6} ret={r['retention']:.3f} "
+                f"selected={r['selected']:>2}/{r['drivers']:<2} F1={r['f1']:.3f} traps={r['traps'] or '-'} "
+                f"{shapes} m={r['m']}/{r['planted_m']} kappa={r['kappa']:.3f} {r['seconds']:.0f}s"
+                + (f"\n{'':<18}other selected: {', '.join(r['others'])}" if r["others"] else ""),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

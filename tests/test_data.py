@@ -398,7 +398,10 @@ def test_valid_dataset_loads_with_proper_dtypes(baseline):
     assert ds.activity["conversations"].dtype == np.int64
     assert ds.activity_metrics == ["conversations", "resolved_conversations"]
     assert ds.features == ["bots", "inbox", "reports"]
-    assert ds.notes == []
+    assert ds.notes == [
+        "as_of 2025-06-30: latest date of observed behaviour (feature_usage.first_used_at)"
+    ]
+    assert ds.as_of_source == "latest date of observed behaviour (feature_usage.first_used_at)"
 
 
 def test_dates_are_normalised_to_days(make_dataset):
@@ -478,21 +481,27 @@ def test_as_of_defaults_to_latest_date_in_the_data(baseline):
     assert baseline.as_of == dt.date.fromisoformat(BASELINE_AS_OF)
 
 
-def test_as_of_default_includes_churn_and_activity_dates(make_dataset):
+def test_as_of_default_ignores_churn_dates_but_uses_activity(make_dataset):
     tables = valid_tables("accounts", "feature_usage")
-    set_cell("accounts", 3, "churn_date", "2025-09-14")(tables)
-    assert load_dataset(make_dataset(**tables)).as_of == dt.date(2025, 9, 14)
+    set_cell("accounts", 3, "churn_date", "2025-09-14")(tables)  # a scheduled cancellation
+    ds = load_dataset(make_dataset(**tables))
+    assert ds.as_of == dt.date(2025, 6, 30)
+    assert ds.accounts.set_index("account_id").loc["a04", "churn_date"] is pd.NaT
     tables = valid_tables("accounts", "feature_usage", "activity")
     add_row(
         "activity", account_id="a08", month="2025-07-01", conversations=1, resolved_conversations=0
     )(tables)
-    assert load_dataset(make_dataset(**tables)).as_of == dt.date(2025, 7, 1)
+    ds = load_dataset(make_dataset(**tables))
+    assert ds.as_of == dt.date(2025, 7, 1)
+    assert ds.notes[0] == "as_of 2025-07-01: latest date of observed behaviour (activity.month)"
 
 
 def test_as_of_from_config_wins(make_dataset):
     config = Config(study=StudyConfig(as_of=dt.date(2025, 12, 31)))
     folder = make_dataset(**valid_tables("accounts", "feature_usage"))
-    assert load_dataset(folder, config).as_of == dt.date(2025, 12, 31)
+    ds = load_dataset(folder, config)
+    assert ds.as_of == dt.date(2025, 12, 31)
+    assert ds.notes[0] == "as_of 2025-12-31: set in the config ([study] as_of)"
 
 
 def test_usage_after_churn_is_ignored_and_counted(make_dataset):

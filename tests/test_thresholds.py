@@ -296,7 +296,6 @@ def gradual(seed: int, n: int):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_shape_tells_step_gradual_and_none_apart(seed):
-    rng = np.random.default_rng(100 + seed)
     n = 6000
     assert (
         scan_thresholds(
@@ -305,8 +304,18 @@ def test_shape_tells_step_gradual_and_none_apart(seed):
         == "step"
     )
     assert scan_thresholds(*gradual(seed, n), n_bootstrap=0, random_state=seed).shape == "gradual"
-    noise = rng.gamma(2.0, 30.0, n), rng.random(n) < 0.6
-    assert scan_thresholds(*noise, n_bootstrap=0, random_state=seed).shape == "none"
+
+
+def test_shape_of_noise_is_none_at_the_nominal_rate():
+    """Pure noise: "step" or "gradual" is a false finding, which the gatekeeping keeps near alpha."""
+    runs, n = 60, 1500
+    found = []
+    for seed in range(runs):
+        rng = np.random.default_rng(100 + seed)
+        noise = rng.gamma(2.0, 30.0, n).round(), rng.random(n) < 0.6
+        found.append(scan_thresholds(*noise, n_bootstrap=0, random_state=seed).shape != "none")
+    # alpha = 0.05: P(more than 9 false findings in 60) < 0.5% for an exact test
+    assert sum(found) <= 9
 
 
 @pytest.mark.parametrize(

@@ -1,26 +1,111 @@
 """The ``milestones`` command line.
 
-Each subcommand is a pair of small functions registered in :data:`COMMANDS`; a user
-error (:class:`~milestone_discovery.errors.MilestoneError`) exits with code 2
-and a short message, ``--debug`` shows the traceback instead.
+Each subcommand is a pair of small functions registered in :data:`COMMANDS`.
+There is one error path: a user error (a
+:class:`~milestone_discovery.errors.MilestoneError`, an invalid argument, a
+file that cannot be read or written) prints ``milestones COMMAND: error: ...``
+and exits with code 2; ``--debug`` (anywhere on the command line) shows the
+traceback instead. Everything printed goes through :func:`terminal_text`, so
+control characters from the data never reach the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .errors import MilestoneError
+from .errors import ConfigError, FileAccessError, MilestoneError
+
+#: Seeds accepted by every random generator the study uses: ``0 <= seed < 2**32``.
+SEED_LIMIT = 2**32
+
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, screen clears
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
+    r"|\x1b[@-_]?"  # other two-byte escapes, or a lone ESC
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: object) -> str:
+    """Text safe to print on a terminal.
+
+    Parameters
+    ----------
+    text : object
+        Anything printable (converted with ``str``), e.g. a message quoting the data.
+
+    Returns
+    -------
+    str
+        ``text`` without ANSI escape sequences, control characters (all but
+        newline and tab; carriage returns too) and bidirectional overrides.
+
+    Examples
+    --------
+    >>> terminal_text("plan \\x1b[31mred\\x1b[0m\\r\\x07")
+    'plan red'
+    """
+    return _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
+
+
+def _say(*parts: object, err: bool = False) -> None:
+    print(terminal_text(" ".join(str(p) for p in parts)), file=sys.stderr if err else sys.stdout)
+
+
+@contextlib.contextmanager
+def _io(action: str, path: object) -> Iterator[None]:
+    """Turn an ``OSError`` on a path the user gave into a :class:`FileAccessError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else path
+        raise FileAccessError(f"cannot {action} {where}: {exc.strerror or exc}") from exc
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: a whole number ``0 <= seed < 2**32``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to {SEED_LIMIT - 1} (2**32 - 1), not {text!r}"
+        )
+    return value
+
+
+def _iso_date(text: str) -> str:
+    """argparse type of a date: ``YYYY-MM-DD``."""
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a date written YYYY-MM-DD (e.g. 2026-06-30), not {text!r}"
+        ) from None
+    return text
 
 
 def _load_config(path: str | None, seed: int | None = None):
     from .config import Config
 
-    config = Config.from_toml(path) if path else Config()
+    with _io("read the config file", path):
+        config = Config.from_toml(path) if path else Config()
     if seed is not None:
         config.study.seed = seed
+    value = config.study.seed
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise ConfigError(
+            f"{path or 'config'} [study] seed: must be a whole number from 0 to "
+            f"{SEED_LIMIT - 1} (2**32 - 1), not {value!r}"
+        )
     return config
 
 
@@ -34,9 +119,12 @@ def _setup_synth(p: argparse.ArgumentParser) -> None:
         default=None,
         help="number of accounts (default: the scenario's, 3000; 2000 for 'small')",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--as-of", default="2026-06-30", help="snapshot date of the data (default 2026-06-30)"
+        "--as-of",
+        type=_iso_date,
+        default="2026-06-30",
+        help="snapshot date of the data, YYYY-MM-DD (default 2026-06-30)",
     )
     p.add_argument(
         "--format", choices=["csv", "parquet"], default="csv", help="file format (default csv)"
@@ -59,10 +147,8 @@ def _run_synth(args: argparse.Namespace) -> int:
     if args.list_scenarios:
         for sc in SCENARIOS.values():
             shape = "/".join(sc.shape[k] for k in ("activation", "utilization", "maturity"))
-            print(f"{sc.name:<16} n={sc.default_n:<5} {shape:<24} {sc.summary}")
-        print(
-            "(shape: activation/utilization/maturity; see truth.json 'shape' and 'scenario_note')"
-        )
+            _say(f"{sc.name:<16} n={sc.default_n:<5} {shape:<24} {sc.summary}")
+        _say("(shape: activation/utilization/maturity; see truth.json 'shape' and 'scenario_note')")
         return 0
     if not args.out:
         raise MilestoneError("--out is required (the folder to write the dataset to)")
@@ -72,9 +158,10 @@ def _run_synth(args: argparse.Namespace) -> int:
     data = make_synthetic(
         n_accounts=args.accounts, seed=args.seed, as_of=args.as_of, scenario=scenario
     )
-    out = data.write(args.out, fmt=args.format)
+    with _io("write the dataset to", args.out):
+        out = data.write(args.out, fmt=args.format)
     truth = data.truth
-    print(
+    _say(
         f"wrote {truth['n_accounts']:,} synthetic accounts (scenario {scenario.name}, seed {args.seed}) to {out}"
     )
     for name, table in (
@@ -84,14 +171,14 @@ def _run_synth(args: argparse.Namespace) -> int:
         ("activity", data.activity),
         ("setup_steps", data.setup_steps),
     ):
-        print(f"  {name:<16} {len(table):>10,} rows")
+        _say(f"  {name:<16} {len(table):>10,} rows")
     rate = truth["retention_rate"]
     n_drivers = sum(f["role"] == "driver" for f in truth["features"].values())
-    print(
+    _say(
         f"  planted: {n_drivers} drivers, shape {truth['shape']}, "
         f"retention {'n/a' if rate is None else f'{rate:.1%}'} of eligible accounts"
     )
-    print(f"  planted truth: {Path(out) / 'truth.json'}")
+    _say(f"  planted truth: {Path(out) / 'truth.json'}")
     return 0
 
 
@@ -106,29 +193,36 @@ def _run_validate(args: argparse.Namespace) -> int:
     from .population import build_population, summarize_population
 
     config = _load_config(args.config)
-    dataset = load_dataset(args.dataset, config)
-    print(f"dataset {dataset.source}: valid ({dataset.kind}), as of {dataset.as_of or 'n/a'}")
-    print(dataset.summary().fillna("-").to_string(index=False))
+    with _io("read the dataset", args.dataset):
+        dataset = load_dataset(args.dataset, config)
+    _say(f"dataset {dataset.source}: valid ({dataset.kind}), as of {dataset.as_of or 'n/a'}")
+    _say(dataset.summary().fillna("-").to_string(index=False))
     for note in dataset.notes:
-        print(f"note: {note}")
-    print()
-    print(summarize_population(build_population(dataset, config)))
+        _say(f"note: {note}")
+    _say()
+    _say(summarize_population(build_population(dataset, config)))
     return 0
 
 
 # ----------------------------------------------------------------------------- discover
 def _setup_discover(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset folder (or wide table file with --config)")
-    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder to write (new, empty or an earlier run: it is replaced as a whole)",
+    )
     p.add_argument("--config", help="study config (TOML)")
-    p.add_argument("--seed", type=int, help="random seed (overrides the config)")
+    p.add_argument("--seed", type=_seed, help="random seed (overrides the config)")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _run_discover(args: argparse.Namespace) -> int:
+    from .runfolder import check_output_path
     from .study import discover
 
+    check_output_path(args.out, [args.dataset, args.config])  # before reading anything
     config = _load_config(args.config, args.seed)
     study = discover(
         args.dataset,
@@ -140,30 +234,30 @@ def _run_discover(args: argparse.Namespace) -> int:
     )
     fw = study.framework
     out = Path(args.out)
-    print(
+    _say(
         f"study of {study.population.n_eligible:,} eligible accounts "
         f"(retention {study.population.retention_rate:.1%}); {len(study.features.selected)} features selected"
     )
     for cat in fw.maturity["categories"]:
-        print(
+        _say(
             f"  {cat['name']}: mature with >= {cat.get('min_features')} of {len(cat['features'])} features"
         )
-    print(
+    _say(
         f"  mature overall: >= {fw.min_categories} categories ({study.maturity.share_mature:.1%} of accounts)"
     )
     if fw.activation:
-        print(
+        _say(
             f"  activation: >= {fw.activation['threshold']:g} {fw.activation['metric']} in months 0-2"
         )
     if fw.utilization:
-        print(
+        _say(
             f"  utilization: >= {fw.utilization['per_seat_threshold']:.4g} {fw.utilization['metric']} per seat per month"
         )
     if fw.setup and fw.setup.get("steps"):
-        print(f"  setup checklist: {', '.join(fw.setup['steps'])}")
+        _say(f"  setup checklist: {', '.join(fw.setup['steps'])}")
     for stage, why in study.journey.skipped.items():
-        print(f"  {stage}: skipped ({why})")
-    print(f"outputs in {out}/: " + ", ".join(sorted(p.name for p in out.iterdir())))
+        _say(f"  {stage}: skipped ({why})")
+    _say(f"outputs in {out}/: " + ", ".join(sorted(p.name for p in out.iterdir())))
     return 0
 
 
@@ -178,17 +272,22 @@ def _setup_score(p: argparse.ArgumentParser) -> None:
 def _run_score(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .framework import Framework
+    from .runfolder import check_output_path
     from .study import write_accounts_csv
 
-    framework = Framework.from_json(args.framework)
+    check_output_path(args.out, [args.framework, args.dataset, args.config], kind="file")
+    with _io("read the framework", args.framework):
+        framework = Framework.from_json(args.framework)
     config = _load_config(args.config)
-    dataset = load_dataset(args.dataset, config)
+    with _io("read the dataset", args.dataset):
+        dataset = load_dataset(args.dataset, config)
     accounts = framework.score(dataset, config)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_accounts_csv(accounts, out)
-    print(f"scored {len(accounts):,} accounts with {args.framework}: {out}")
-    print(accounts["stage"].value_counts().to_string())
+    with _io("write --out", out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_accounts_csv(accounts, out)
+    _say(f"scored {len(accounts):,} accounts with {args.framework}: {out}")
+    _say(accounts["stage"].value_counts().to_string())
     return 0
 
 
@@ -203,20 +302,23 @@ def _run_compare(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .review import compare_runs
+    from .runfolder import write_csv
 
-    cmp = compare_runs(args.run_a, args.run_b)
-    print(cmp.summary())
+    with _io("read", f"{args.run_a} or {args.run_b}"):
+        cmp = compare_runs(args.run_a, args.run_b)
+    _say(cmp.summary())
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print("\nthresholds:")
-        print(cmp.thresholds.to_string(index=False))
-        print("\nretention lift by milestone:")
-        print(cmp.lifts.to_string(index=False))
+        _say("\nthresholds:")
+        _say(cmp.thresholds.to_string(index=False))
+        _say("\nretention lift by milestone:")
+        _say(cmp.lifts.to_string(index=False))
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("features", "thresholds", "lifts"):
-            getattr(cmp, name).to_csv(out / f"compare_{name}.csv", index=False)
-        print(f"\ntables written to {out}")
+        with _io("write --out", out):
+            out.mkdir(parents=True, exist_ok=True)
+            for name in ("features", "thresholds", "lifts"):
+                write_csv(getattr(cmp, name), out / f"compare_{name}.csv")
+        _say(f"\ntables written to {out}")
     return 0
 
 
@@ -229,8 +331,9 @@ def _setup_report(p: argparse.ArgumentParser) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    path = write_report(args.run, args.out)
-    print(
+    with _io("use", args.run if args.out is None else args.out):
+        path = write_report(args.run, args.out)
+    _say(
         f"wrote the report of {args.run} ({path.stat().st_size / 1e6:.1f} MB, self-contained): {path}"
     )
     return 0
@@ -274,22 +377,55 @@ COMMANDS: dict[
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose error messages are safe to print (see :func:`terminal_text`)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, terminal_text(f"{self.prog}: error: {message}") + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The argument parser of ``milestones`` and its subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``--debug`` is accepted before or after the subcommand.
+    """
+    parser = _Parser(
         prog="milestones",
         description="Find the product-usage milestones that make B2B SaaS customers stay.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    debug_help = "show tracebacks of errors (before or after the command)"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: the subcommand sets it only when given, never resets a --debug given before it
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, setup, _run) in COMMANDS.items():
-        setup(sub.add_parser(name, help=help_text, description=help_text))
+        setup(sub.add_parser(name, help=help_text, description=help_text, parents=[common]))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 user error)."""
+    """Run the CLI.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 done, 2 user error (message on stderr), 130 interrupted.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # invalid arguments (message printed) or --help
+        return exc.code if isinstance(exc.code, int) else 2
     if not args.command:
         parser.print_help()
         return 2
@@ -299,10 +435,13 @@ def main(argv: list[str] | None = None) -> int:
     except MilestoneError as exc:
         if args.debug:
             raise
-        print(f"milestones {args.command}: error: {exc}", file=sys.stderr)
-        print("(run with --debug for the traceback)", file=sys.stderr)
+        _say(f"milestones {args.command}: error: {exc}", err=True)
+        _say("(run with --debug for the traceback)", err=True)
         return 2
-    except KeyboardInterrupt:  # pragma: no cover
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        _say(f"milestones {args.command}: interrupted", err=True)
         return 130
     except BrokenPipeError:  # pragma: no cover - output piped into `head` and closed
         sys.stderr.close()

@@ -17,16 +17,33 @@ unknown keys are an error (a typo must not silently fall back to a default)::
 
 A wide table (one row per account, one flag column per feature) is described
 in a ``[wide]`` section; see :class:`WideConfig`.
+
+Validation is declarative: each section class has a ``_constraints`` table
+(key -> list of allowed kinds of value, in the spirit of scikit-learn's
+``_parameter_constraints``) built from :class:`Interval`, :class:`Options`,
+:class:`Boolean`, :class:`Text`, :class:`Date`, :class:`ListOf` and
+:class:`TableOf`; ``None`` in a list means the key may be null. Every value is
+checked when it is set (also ``config.study.seed = -1`` after loading), the
+rules that tie keys of one section together when the section is validated,
+and the windows that must fit inside each other (adoption, activation,
+utilization and setup windows, early churn and the horizon) by
+:meth:`Config.validate`, which :meth:`Config.from_dict` and
+:meth:`Config.from_toml` run before any data is read. Every message names the
+section, the key, the value given and the rule::
+
+    config [features] n_estimators = 0: must be an integer >= 1
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import numbers
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import ConfigError
 
@@ -48,9 +65,429 @@ TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 REQUIRED_TABLES = ("accounts", "feature_usage")
 
+#: Days per month used to compare month windows with day windows.
+DAYS_PER_MONTH = 30
 
+#: Fewest bootstrap resamples that give a confidence interval any width.
+MIN_BOOTSTRAP = 10
+
+
+# ----------------------------------------------------------------------------- constraints
+class Rejected(ValueError):
+    """A value breaks a constraint; the message (may be empty) says which part."""
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value as it would be written in TOML, shortened to about ``limit`` characters.
+
+    Parameters
+    ----------
+    value : object
+        Any setting value.
+    limit : int, default 60
+        Longer renderings are cut and end with ``...``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> show([10, "fifty"])
+    '[10, "fifty"]'
+    >>> show(True)
+    'true'
+    """
+
+    def render(v: Any) -> str:
+        if _is_bool(v):
+            return "true" if v else "false"
+        if v is None:
+            return "null"
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, (dt.date, dt.datetime)):
+            return v.isoformat()
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(render(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {render(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, numbers.Integral):
+            return str(int(v))
+        if isinstance(v, numbers.Real):
+            return repr(float(v))
+        return repr(v)
+
+    text = render(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bound(x: float) -> str:
+    if isinstance(x, int) and x >= 2**16 and x & (x - 1) == 0:
+        return f"2**{x.bit_length() - 1}"
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+class Interval:
+    """A number of a given kind within bounds.
+
+    Parameters
+    ----------
+    kind : {int, float}
+        ``int``: integers (``True``/``False`` are not integers; a whole float
+        such as ``3.0`` is accepted and stored as ``3``). ``float``: any real
+        number, stored as ``float``.
+    left, right : number or None
+        Bounds; ``None`` means unbounded on that side.
+    closed : {"both", "left", "right", "neither"}, default "both"
+        Which bounds are included.
+
+    Examples
+    --------
+    >>> Interval(int, 1, None).convert(3.0)
+    3
+    >>> str(Interval(float, 0, 1, closed="neither"))
+    'a number in (0, 1)'
+    """
+
+    def __init__(
+        self,
+        kind: type,
+        left: float | None,
+        right: float | None,
+        *,
+        closed: str = "both",
+    ) -> None:
+        if kind not in (int, float) or closed not in ("both", "left", "right", "neither"):
+            raise ValueError(f"bad Interval({kind!r}, closed={closed!r})")
+        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+
+    def convert(self, value: Any) -> int | float:
+        """Return ``value`` as an ``int`` or ``float``, or raise :class:`Rejected`."""
+        if _is_bool(value) or not isinstance(value, numbers.Real):
+            raise Rejected("")
+        if self.kind is int:
+            if isinstance(value, numbers.Integral):
+                value = int(value)
+            elif float(value).is_integer():
+                value = int(value)
+            else:
+                raise Rejected("")
+        else:
+            value = float(value)
+        if value != value:  # NaN
+            raise Rejected("")
+        left_ok = self.left is None or (
+            value >= self.left if self.closed in ("both", "left") else value > self.left
+        )
+        right_ok = self.right is None or (
+            value <= self.right if self.closed in ("both", "right") else value < self.right
+        )
+        if not (left_ok and right_ok):
+            raise Rejected("")
+        return value
+
+    def __str__(self) -> str:
+        noun = "an integer" if self.kind is int else "a number"
+        lo_in = self.closed in ("both", "left")
+        hi_in = self.closed in ("both", "right")
+        if self.left is not None and self.right is not None:
+            return (
+                f"{noun} in {'[' if lo_in else '('}{_bound(self.left)}, "
+                f"{_bound(self.right)}{']' if hi_in else ')'}"
+            )
+        if self.left is not None:
+            return f"{noun} {'>=' if lo_in else '>'} {_bound(self.left)}"
+        if self.right is not None:
+            return f"{noun} {'<=' if hi_in else '<'} {_bound(self.right)}"
+        return noun
+
+
+class Options:
+    """One of a fixed set of strings.
+
+    Parameters
+    ----------
+    values : iterable of str
+        The allowed values.
+
+    Examples
+    --------
+    >>> str(Options({"holm", "fdr_bh"}))
+    'one of "fdr_bh", "holm"'
+    """
+
+    def __init__(self, values: Any) -> None:
+        self.values = frozenset(values)
+
+    def convert(self, value: Any) -> str:
+        """Return ``value`` if it is one of the options, else raise :class:`Rejected`."""
+        if not isinstance(value, str) or value not in self.values:
+            raise Rejected("")
+        return value
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(json.dumps(v) for v in sorted(self.values))
+
+
+class Boolean:
+    """``true`` or ``false`` (not a string such as ``"false"``, not 0 or 1)."""
+
+    def convert(self, value: Any) -> bool:
+        """Return ``value`` as a ``bool``, or raise :class:`Rejected`."""
+        if not _is_bool(value):
+            raise Rejected("")
+        return bool(value)
+
+    def __str__(self) -> str:
+        return "true or false (without quotes)"
+
+
+class Text:
+    """A string, by default non-blank (a column, metric or level name).
+
+    Parameters
+    ----------
+    blank : bool, default False
+        Whether an empty or all-space string is allowed.
+    """
+
+    def __init__(self, *, blank: bool = False) -> None:
+        self.blank = blank
+
+    def convert(self, value: Any) -> str:
+        """Return ``value`` if it is an acceptable string, else raise :class:`Rejected`."""
+        if not isinstance(value, str) or (not self.blank and not value.strip()):
+            raise Rejected("")
+        return value
+
+    def __str__(self) -> str:
+        return "a text in quotes" if self.blank else "a non-empty text in quotes"
+
+
+class Date:
+    """A calendar date: a TOML date, a date-time (cut to its date) or an ISO string."""
+
+    def convert(self, value: Any) -> dt.date:
+        """Return ``value`` as a :class:`datetime.date`, or raise :class:`Rejected`."""
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise Rejected("")
+
+    def __str__(self) -> str:
+        return "a date like 2026-06-30"
+
+
+class ListOf:
+    """A list whose items all satisfy one constraint.
+
+    Parameters
+    ----------
+    item : constraint
+        Rule for every item (items are stored converted).
+    min_len, max_len : int or None
+        Allowed lengths (``None``: no limit).
+    increasing : bool, default False
+        Items must be strictly increasing.
+    unique : bool, default False
+        No item may appear twice.
+    what : str, optional
+        Description of the list used in messages instead of the generated one.
+    """
+
+    def __init__(
+        self,
+        item: Any,
+        *,
+        min_len: int = 0,
+        max_len: int | None = None,
+        increasing: bool = False,
+        unique: bool = False,
+        what: str | None = None,
+    ) -> None:
+        self.item, self.min_len, self.max_len = item, min_len, max_len
+        self.increasing, self.unique, self.what = increasing, unique, what
+
+    def convert(self, value: Any) -> list:
+        """Return ``value`` as a list of converted items, or raise :class:`Rejected`."""
+        if not isinstance(value, (list, tuple)):
+            raise Rejected("")
+        out = []
+        for i, x in enumerate(value, 1):
+            try:
+                out.append(self.item.convert(x))
+            except Rejected:
+                raise Rejected(f"item {i} is {show(x)}") from None
+        if len(out) < self.min_len or (self.max_len is not None and len(out) > self.max_len):
+            raise Rejected(f"{len(out)} item{'s' if len(out) != 1 else ''} given")
+        if self.increasing:
+            for i, (a, b) in enumerate(zip(out[:-1], out[1:], strict=True), 2):
+                if not a < b:
+                    raise Rejected(f"item {i} ({show(b)}) is not above item {i - 1} ({show(a)})")
+        if self.unique:
+            seen = set()
+            for x in out:
+                if x in seen:
+                    raise Rejected(f"{show(x)} is listed twice")
+                seen.add(x)
+        return out
+
+    def __str__(self) -> str:
+        if self.what:
+            return self.what
+        size = (
+            f"{self.min_len} " if self.max_len is not None and self.max_len == self.min_len else ""
+        )
+        text = f"a list of {size}items that are each {self.item}"
+        extras = [s for s, on in (("increasing", self.increasing), ("unique", self.unique)) if on]
+        return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+class TableOf:
+    """A TOML table (``key = value`` pairs) with constrained keys and values.
+
+    Parameters
+    ----------
+    key, value : constraint
+        Rules for every key and every value.
+    what : str, optional
+        Description of the table used in messages instead of the generated one.
+    """
+
+    def __init__(self, key: Any, value: Any, *, what: str | None = None) -> None:
+        self.key, self.value, self.what = key, value, what
+
+    def convert(self, value: Any) -> dict:
+        """Return ``value`` as a dict of converted pairs, or raise :class:`Rejected`."""
+        if not isinstance(value, dict):
+            raise Rejected("")
+        out = {}
+        for k, v in value.items():
+            try:
+                out[self.key.convert(k)] = self.value.convert(v)
+            except Rejected:
+                raise Rejected(f"{show(k)} = {show(v)}") from None
+        return out
+
+    def __str__(self) -> str:
+        return self.what or f"a table of key = value pairs, each value {self.value}"
+
+
+def describe_constraints(constraints: list) -> str:
+    """The rule a list of constraints states, as used in error messages.
+
+    Parameters
+    ----------
+    constraints : list
+        Constraint objects; ``None`` means the value may be null.
+
+    Returns
+    -------
+    str
+    """
+    parts = [str(c) for c in constraints if c is not None]
+    text = " or ".join(parts)
+    return text + " (or null)" if None in constraints else text
+
+
+def check_value(constraints: list, value: Any, where: str) -> Any:
+    """Check one setting against its constraints and return it in canonical form.
+
+    Parameters
+    ----------
+    constraints : list
+        Alternatives (the value must satisfy one); ``None`` allows null.
+    value : object
+        The value given.
+    where : str
+        Location used in the message, e.g. ``"config [features] n_estimators"``.
+
+    Returns
+    -------
+    object
+        The converted value (e.g. ``3.0`` -> ``3`` for an integer).
+
+    Raises
+    ------
+    milestone_discovery.errors.ConfigError
+        ``"<where> = <value>: must be <rule>"``.
+    """
+    if value is None and None in constraints:
+        return None
+    detail = ""
+    for c in constraints:
+        if c is None:
+            continue
+        try:
+            return c.convert(value)
+        except Rejected as exc:
+            detail = detail or str(exc)
+    message = f"{where} = {show(value)}: must be {describe_constraints(constraints)}"
+    raise ConfigError(message + (f"; {detail}" if detail else ""))
+
+
+class _Section:
+    """Base of the config sections: every assignment is checked against ``_constraints``."""
+
+    _section: ClassVar[str] = ""
+    _constraints: ClassVar[dict[str, list]] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        rules = type(self)._constraints
+        if name not in rules:
+            raise ConfigError(
+                f"config [{self._section}]: unknown key '{name}'; known keys: {sorted(rules)}"
+            )
+        super().__setattr__(
+            name, check_value(rules[name], value, f"config [{self._section}] {name}")
+        )
+
+    def _fail(self, source: str, key: str, rule: str) -> ConfigError:
+        return ConfigError(f"{source} [{self._section}] {key} = {show(getattr(self, key))}: {rule}")
+
+    def validate(self, source: str = "config") -> None:
+        """Check every value (lists may have been changed in place) and the rules between keys.
+
+        Parameters
+        ----------
+        source : str, default "config"
+            Name of the config (file) used at the start of messages.
+
+        Raises
+        ------
+        milestone_discovery.errors.ConfigError
+        """
+        for key, rules in self._constraints.items():
+            value = check_value(rules, getattr(self, key), f"{source} [{self._section}] {key}")
+            object.__setattr__(self, key, value)
+        self._check_relations(source)
+
+    def _check_relations(self, source: str) -> None:
+        """Rules between keys of this section (none by default)."""
+
+
+def _share(closed: str = "both") -> list:
+    return [Interval(float, 0, 1, closed=closed)]
+
+
+def _positive_int(low: int = 1) -> list:
+    return [Interval(int, low, None)]
+
+
+# ----------------------------------------------------------------------------- sections
 @dataclass
-class StudyConfig:
+class StudyConfig(_Section):
     """Time windows and global settings.
 
     Attributes
@@ -62,7 +499,7 @@ class StudyConfig:
     horizon_days : int
         Retention is judged this many days after signup.
     seed : int
-        Seed for every random step (forests, bootstraps, splits).
+        Seed for every random step (forests, bootstraps, splits), ``0 <= seed < 2**32``.
     size_bands : list of int
         Upper edges of the company-size bands used for segments and reports.
     n_size_strata : int
@@ -75,6 +512,25 @@ class StudyConfig:
         Share of the retention population (by signup date) used for that refit.
     """
 
+    _section: ClassVar[str] = "study"
+    _constraints: ClassVar[dict[str, list]] = {
+        "as_of": [Date(), None],
+        "observation_days": _positive_int(),
+        "horizon_days": _positive_int(),
+        "seed": [Interval(int, 0, 2**32, closed="left")],
+        "size_bands": [
+            ListOf(
+                Interval(int, 1, None),
+                increasing=True,
+                what="a list of increasing integers >= 1 (company sizes)",
+            )
+        ],
+        "n_size_strata": _positive_int(),
+        "min_accounts": _positive_int(),
+        "temporal_validation": [Boolean()],
+        "temporal_split": [Interval(float, 0.2, 0.9)],
+    }
+
     as_of: dt.date | None = None
     observation_days: int = 180
     horizon_days: int = 365
@@ -85,25 +541,19 @@ class StudyConfig:
     temporal_validation: bool = True
     temporal_split: float = 0.7
 
-    def validate(self) -> None:
-        if self.observation_days <= 0 or self.horizon_days <= 0:
-            raise ConfigError("study: observation_days and horizon_days must be positive")
+    def _check_relations(self, source: str) -> None:
         if self.observation_days > self.horizon_days:
-            raise ConfigError(
-                "study: observation_days must not exceed horizon_days "
+            raise self._fail(
+                source,
+                "observation_days",
+                f"must not exceed horizon_days = {self.horizon_days} "
                 f"({self.observation_days} > {self.horizon_days}): adoption would be "
-                "measured after the outcome"
+                "measured after the outcome",
             )
-        if sorted(self.size_bands) != list(self.size_bands) or any(b <= 0 for b in self.size_bands):
-            raise ConfigError("study: size_bands must be increasing positive numbers")
-        if self.n_size_strata < 1:
-            raise ConfigError("study: n_size_strata must be at least 1")
-        if not 0.2 <= self.temporal_split <= 0.9:
-            raise ConfigError("study: temporal_split must be between 0.2 and 0.9")
 
 
 @dataclass
-class FeatureConfig:
+class FeatureConfig(_Section):
     """Feature-discovery settings (random forest, screens, tests).
 
     Attributes
@@ -144,6 +594,28 @@ class FeatureConfig:
         Held-out rows per split used for importance (a fixed random subset beyond it).
     """
 
+    _section: ClassVar[str] = "features"
+    _constraints: ClassVar[dict[str, list]] = {
+        "min_prevalence": _share("left"),
+        "max_prevalence": _share("right"),
+        "segment_adopter_share": _share("right"),
+        "segment_max_population": _share("right"),
+        "leaky_days": _positive_int(),
+        "leaky_share": _share("right"),
+        "max_odds_ratio": [Interval(float, 1, None, closed="neither")],
+        "alpha": _share("neither"),
+        "multiplicity": [Options({"fdr_bh", "holm"})],
+        "min_effect_or": [Interval(float, 1, None, closed="neither")],
+        "power": _share("neither"),
+        "n_estimators": _positive_int(),
+        "max_depth": [Interval(int, 1, None), None],
+        "min_samples_leaf": _positive_int(),
+        "n_splits": _positive_int(2),
+        "n_repeats": _positive_int(),
+        "shap_sample": _positive_int(0),
+        "permutation_max_rows": _positive_int(),
+    }
+
     min_prevalence: float = 0.05
     max_prevalence: float = 0.90
     segment_adopter_share: float = 0.80
@@ -163,24 +635,42 @@ class FeatureConfig:
     shap_sample: int = 200
     permutation_max_rows: int = 20000
 
-    def validate(self) -> None:
-        if not 0 <= self.min_prevalence < self.max_prevalence <= 1:
-            raise ConfigError("features: need 0 <= min_prevalence < max_prevalence <= 1")
-        if not 0 < self.alpha < 1:
-            raise ConfigError("features: alpha must be in (0, 1)")
-        if self.n_splits < 2 or self.n_repeats < 1:
-            raise ConfigError("features: n_splits must be >= 2 and n_repeats >= 1")
-        if self.multiplicity not in ("fdr_bh", "holm"):
-            raise ConfigError("features: multiplicity must be 'fdr_bh' or 'holm'")
-        if not self.min_effect_or > 1:
-            raise ConfigError("features: min_effect_or must be above 1")
-        if not 0 < self.power < 1:
-            raise ConfigError("features: power must be in (0, 1)")
+    def _check_relations(self, source: str) -> None:
+        if not self.min_prevalence < self.max_prevalence:
+            raise self._fail(
+                source,
+                "min_prevalence",
+                f"must be below max_prevalence = {show(self.max_prevalence)} "
+                "(need 0 <= min_prevalence < max_prevalence <= 1)",
+            )
 
 
 @dataclass
-class MaturityConfig:
-    """Maturity categories and thresholds."""
+class MaturityConfig(_Section):
+    """Maturity categories and thresholds.
+
+    Attributes
+    ----------
+    min_side_share : float
+        Fewest accounts (share) on each side of a threshold.
+    n_bootstrap : int
+        Bootstrap resamples of each threshold's confidence interval.
+    max_clusters : int
+        Most co-adoption clusters tried when categories come from the data.
+    min_categories : int or None
+        Categories an account must be mature in; ``None``: chosen from the data.
+    categories : str
+        ``"catalog"``, ``"data"`` (co-adoption clusters) or ``"auto"`` (catalog if any).
+    """
+
+    _section: ClassVar[str] = "maturity"
+    _constraints: ClassVar[dict[str, list]] = {
+        "min_side_share": [Interval(float, 0, 0.5, closed="neither")],
+        "n_bootstrap": _positive_int(MIN_BOOTSTRAP),
+        "max_clusters": _positive_int(2),
+        "min_categories": [Interval(int, 1, None), None],
+        "categories": [Options({"auto", "catalog", "data"})],
+    }
 
     min_side_share: float = 0.05
     n_bootstrap: int = 200
@@ -188,16 +678,53 @@ class MaturityConfig:
     min_categories: int | None = None  # None: chosen from data
     categories: str = "auto"  # "catalog", "data" (co-adoption clusters) or "auto" (catalog if any)
 
-    def validate(self) -> None:
-        if self.categories not in ("auto", "catalog", "data"):
-            raise ConfigError("maturity: categories must be 'auto', 'catalog' or 'data'")
-        if not 0 < self.min_side_share < 0.5:
-            raise ConfigError("maturity: min_side_share must be in (0, 0.5)")
-
 
 @dataclass
-class JourneyConfig:
-    """Setup, activation and utilization milestones."""
+class JourneyConfig(_Section):
+    """Setup, activation and utilization milestones.
+
+    Attributes
+    ----------
+    activation_metric : str
+        Activity metric summed over the activation months.
+    activation_months : int
+        Activation uses months ``0 .. activation_months - 1`` of account age.
+    early_churn_days : int
+        Activation is judged against no churn by this day after signup.
+    utilization_metric : str
+        Activity metric per seat averaged over the utilization months.
+    utilization_months : list of int
+        ``[first, last]`` months of account age, after activation.
+    setup_days : int
+        A setup step counts when completed within this many days of signup.
+    setup_routine, setup_niche : float
+        Steps done by more (routine) or fewer (niche) accounts are left out.
+    min_side_share : float
+        Fewest accounts (share) on each side of a threshold.
+    n_bootstrap : int
+        Bootstrap resamples of each threshold's confidence interval.
+    """
+
+    _section: ClassVar[str] = "journey"
+    _constraints: ClassVar[dict[str, list]] = {
+        "activation_metric": [Text()],
+        "activation_months": _positive_int(),
+        "early_churn_days": _positive_int(),
+        "utilization_metric": [Text()],
+        "utilization_months": [
+            ListOf(
+                Interval(int, 0, None),
+                min_len=2,
+                max_len=2,
+                what="[first, last]: two integers >= 0 (months of account age)",
+            )
+        ],
+        "setup_days": _positive_int(),
+        "setup_routine": _share("right"),
+        "setup_niche": _share("left"),
+        "min_side_share": [Interval(float, 0, 0.5, closed="neither")],
+        "n_bootstrap": _positive_int(MIN_BOOTSTRAP),
+    }
 
     activation_metric: str = "conversations"
     activation_months: int = 3
@@ -210,20 +737,43 @@ class JourneyConfig:
     min_side_share: float = 0.05
     n_bootstrap: int = 200
 
-    def validate(self) -> None:
-        if len(self.utilization_months) != 2:
-            raise ConfigError(
-                "journey: utilization_months must be [first, last] with first <= last"
-            )
+    def _check_relations(self, source: str) -> None:
         lo, hi = self.utilization_months
-        if not 0 <= lo <= hi:
-            raise ConfigError(
-                "journey: utilization_months must be [first, last] with first <= last"
+        if lo > hi:
+            raise self._fail(
+                source, "utilization_months", "must be [first, last] with first <= last"
             )
+        if lo < self.activation_months:
+            raise self._fail(
+                source,
+                "utilization_months",
+                f"must start after the activation months 0-{self.activation_months - 1} "
+                f"(activation_months = {self.activation_months}): utilization is "
+                "measured after activation",
+            )
+        activation_end = self.activation_months * DAYS_PER_MONTH
+        if self.early_churn_days <= activation_end:
+            raise self._fail(
+                source,
+                "early_churn_days",
+                f"must be after the activation window (activation_months = "
+                f"{self.activation_months}, about day {activation_end}): the outcome "
+                "would be decided before activation is measured",
+            )
+        if not self.setup_niche < self.setup_routine:
+            raise self._fail(
+                source,
+                "setup_niche",
+                f"must be below setup_routine = {show(self.setup_routine)}",
+            )
+
+
+_NAMES = 'a list of column names in quotes, each listed once (e.g. ["Chat", "Backup"])'
+_VALUES = 'a list of values in quotes (e.g. ["Yes"])'
 
 
 @dataclass
-class WideConfig:
+class WideConfig(_Section):
     """How to read a single wide table (one row per account).
 
     Attributes
@@ -248,6 +798,24 @@ class WideConfig:
         Optional feature -> category mapping (the product managers' grouping).
     """
 
+    _section: ClassVar[str] = "wide"
+    _constraints: ClassVar[dict[str, list]] = {
+        "id": [Text()],
+        "outcome": [Text()],
+        "churned_values": [ListOf(Text(blank=True), min_len=1, what=_VALUES + ", at least one")],
+        "flags": [ListOf(Text(), unique=True, what=_NAMES)],
+        "expand": [ListOf(Text(), unique=True, what=_NAMES)],
+        "skip_levels": [ListOf(Text(blank=True), what=_VALUES)],
+        "true_values": [ListOf(Text(blank=True), what=_VALUES)],
+        "false_values": [ListOf(Text(blank=True), what=_VALUES)],
+        "plan": [Text(), None],
+        "size": [Text(), None],
+        "seats": [Text(), None],
+        "catalog": [
+            TableOf(Text(), Text(), what='a table of feature = "category" pairs (texts in quotes)')
+        ],
+    }
+
     id: str = "account_id"
     outcome: str = "churned"
     churned_values: list[str] = field(default_factory=lambda: ["1", "yes", "true"])
@@ -261,14 +829,189 @@ class WideConfig:
     seats: str | None = None
     catalog: dict[str, str] = field(default_factory=dict)
 
-    def validate(self) -> None:
+    def _check_relations(self, source: str) -> None:
         if not self.flags and not self.expand:
-            raise ConfigError("wide: list the feature columns in 'flags' (and/or 'expand')")
+            raise ConfigError(
+                f"{source} [wide]: list the feature columns in 'flags' (and/or 'expand')"
+            )
+        both = sorted(set(self.flags) & set(self.expand))
+        if both:
+            raise self._fail(
+                source, "expand", f"must not repeat columns listed in flags: {show(both)}"
+            )
+        if self.id == self.outcome:
+            raise self._fail(source, "outcome", "must be another column than id")
+        features = {"flags": self.flags, "expand": self.expand}
+        covariates = {"plan": self.plan, "size": self.size, "seats": self.seats}
+        for key in ("id", "outcome"):
+            column = getattr(self, key)
+            for other, names in features.items():
+                if column in names:
+                    raise self._fail(
+                        source, other, f"must not list the {key} column {show(column)}"
+                    )
+            for other, name in covariates.items():
+                if name == column:
+                    raise self._fail(source, other, f"must be another column than {key}")
+
+
+# ----------------------------------------------------------------------------- columns
+def check_columns(columns: Any, source: str = "config") -> dict[str, dict[str, str]]:
+    """Check the ``[columns.<table>]`` renames: known tables and names, no collisions.
+
+    Parameters
+    ----------
+    columns : dict
+        ``{table: {standard_name: user_name}}``.
+    source : str, default "config"
+        Name of the config (file) used at the start of messages.
+
+    Returns
+    -------
+    dict
+        A copy of ``columns``.
+
+    Raises
+    ------
+    milestone_discovery.errors.ConfigError
+        For an unknown table or standard name, a name that is not a non-empty
+        string, two standard columns renamed to one name, or a rename to the
+        name of another standard column that keeps its name.
+    """
+    if not isinstance(columns, dict):
+        raise ConfigError(f"{source} [columns]: expected sub-tables such as [columns.accounts]")
+    out: dict[str, dict[str, str]] = {}
+    for table, mapping in columns.items():
+        if table not in TABLE_COLUMNS:
+            raise ConfigError(
+                f"{source} [columns.{table}]: unknown table; known tables: {sorted(TABLE_COLUMNS)}"
+            )
+        where = f"{source} [columns.{table}]"
+        if not isinstance(mapping, dict):
+            raise ConfigError(f'{where}: expected standard_name = "your_name"')
+        required, optional = TABLE_COLUMNS[table]
+        known = set(required) | set(optional)
+        # activity carries any numeric metric: renaming a metric is allowed too.
+        unknown = sorted(set(mapping) - known) if table != "activity" else []
+        if unknown:
+            raise ConfigError(f"{where}: unknown column(s) {unknown}; known: {sorted(known)}")
+        for std, name in mapping.items():
+            check_value([Text()], name, f"{where} {std}")
+            check_value([Text()], std, f"{where} standard name")
+        effective = {std: mapping.get(std, std) for std in (*required, *optional, *mapping)}
+        by_name: dict[str, list[str]] = {}
+        for std, name in effective.items():
+            by_name.setdefault(name, []).append(std)
+        for name, stds in by_name.items():
+            if len(stds) < 2:
+                continue
+            renamed = [s for s in stds if s in mapping and mapping[s] != s]
+            kept = [s for s in stds if s not in renamed]
+            first = renamed[0]
+            if kept:
+                raise ConfigError(
+                    f"{where} {first} = {show(name)}: collides with the standard column "
+                    f"{show(kept[0])} of table {table}; rename that one too "
+                    f'({kept[0]} = "...") or choose another name'
+                )
+            raise ConfigError(
+                f"{where} {first} = {show(name)}: {' and '.join(renamed)} are renamed to "
+                "one column; each standard column needs its own"
+            )
+        out[table] = dict(mapping)
+    return out
+
+
+# ----------------------------------------------------------------------------- windows
+def check_windows(
+    study: StudyConfig,
+    features: FeatureConfig,
+    journey: JourneyConfig,
+    source: str = "config",
+) -> None:
+    """Check that the windows of the stages fit inside each other.
+
+    Activation months, utilization months, the setup window and the leaky-feature
+    window lie inside the observation (adoption) window (months count as
+    :data:`DAYS_PER_MONTH` days), which lies inside the horizon.
+
+    Parameters
+    ----------
+    study, features, journey : section configs
+    source : str, default "config"
+        Name of the config (file) used at the start of messages.
+
+    Raises
+    ------
+    milestone_discovery.errors.ConfigError
+    """
+    window = study.observation_days
+    ref = f"the observation window ([study] observation_days = {window})"
+    hint = "; shorten it or lengthen observation_days"
+    activation_end = journey.activation_months * DAYS_PER_MONTH
+    if activation_end > window:
+        raise journey._fail(
+            source,
+            "activation_months",
+            f"must end inside {ref}: months 0-{journey.activation_months - 1} end "
+            f"about day {activation_end}{hint}",
+        )
+    last = journey.utilization_months[1]
+    utilization_end = (last + 1) * DAYS_PER_MONTH
+    if utilization_end > window:
+        raise journey._fail(
+            source,
+            "utilization_months",
+            f"must end inside {ref}: month {last} ends about day {utilization_end}{hint}",
+        )
+    if journey.setup_days > window:
+        raise journey._fail(source, "setup_days", f"must not exceed {ref}{hint}")
+    if features.leaky_days > window:
+        raise features._fail(source, "leaky_days", f"must not exceed {ref}{hint}")
+
+
+# ----------------------------------------------------------------------------- config
+@dataclass
+class DataConfig(_Section):
+    """How input tables are read.
+
+    Attributes
+    ----------
+    timezone : str
+        IANA zone that time-zone-aware timestamps are converted to before
+        they are cut to a date (naive timestamps keep the date as written).
+    missing_counts : str
+        ``"error"``: a blank count in ``activity`` is an error naming the
+        rows; ``"zero"``: blanks count as 0 and the notes say how many.
+    """
+
+    _section: ClassVar[str] = "data"
+    _constraints: ClassVar[dict[str, list]] = {
+        "timezone": [Text()],
+        "missing_counts": [Options({"error", "zero"})],
+    }
+
+    timezone: str = "UTC"
+    missing_counts: str = "error"
+
+
+_SECTIONS: dict[str, type] = {
+    "study": StudyConfig,
+    "data": DataConfig,
+    "features": FeatureConfig,
+    "maturity": MaturityConfig,
+    "journey": JourneyConfig,
+    "wide": WideConfig,
+}
 
 
 @dataclass
 class Config:
     """The whole study configuration.
+
+    Constructing a config checks every value and each section's own rules;
+    :meth:`validate` (run by :meth:`from_dict` and :meth:`from_toml`) also checks
+    that the windows of different sections fit inside each other.
 
     Examples
     --------
@@ -281,18 +1024,36 @@ class Config:
 
     study: StudyConfig = field(default_factory=StudyConfig)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     maturity: MaturityConfig = field(default_factory=MaturityConfig)
     journey: JourneyConfig = field(default_factory=JourneyConfig)
     wide: WideConfig | None = None
 
     def __post_init__(self) -> None:
-        self.validate()
+        self._validate_sections("config")
 
     # -- loading ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Config:
-        """Build a config from nested dicts; unknown keys raise :class:`ConfigError`."""
+        """Build a config from nested dicts and validate it completely.
+
+        Parameters
+        ----------
+        data : dict
+            ``{section: {key: value}}`` as read from TOML (or :meth:`to_dict`).
+        source : str, default "config"
+            Name of the config (file) used at the start of messages.
+
+        Returns
+        -------
+        Config
+
+        Raises
+        ------
+        milestone_discovery.errors.ConfigError
+            For an unknown section or key or any value that breaks its rule.
+        """
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a table of sections")
         sections = {f.name: f for f in dataclasses.fields(cls)}
@@ -306,21 +1067,30 @@ class Config:
             if name == "wide" and value is None:  # as written by to_dict() without a wide table
                 continue
             if name == "columns":
-                kwargs[name] = _columns_from_dict(value, source)
+                kwargs[name] = check_columns(value, source)
             else:
-                klass = {
-                    "study": StudyConfig,
-                    "features": FeatureConfig,
-                    "maturity": MaturityConfig,
-                    "journey": JourneyConfig,
-                    "wide": WideConfig,
-                }[name]
-                kwargs[name] = _dataclass_from_dict(klass, value, f"{source} [{name}]")
-        return cls(**kwargs)
+                kwargs[name] = _section_from_dict(_SECTIONS[name], value, source)
+        config = cls(**kwargs)
+        config.validate(source)
+        return config
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:
-        """Read a study config from a TOML file."""
+        """Read a study config from a TOML file and validate it.
+
+        Parameters
+        ----------
+        path : str or path-like
+
+        Returns
+        -------
+        Config
+
+        Raises
+        ------
+        milestone_discovery.errors.ConfigError
+            Missing or unreadable file, invalid TOML, or an invalid setting.
+        """
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
@@ -337,83 +1107,48 @@ class Config:
             out["study"]["as_of"] = self.study.as_of.isoformat()
         return out
 
-    def validate(self) -> None:
-        self.study.validate()
-        self.features.validate()
-        self.maturity.validate()
-        self.journey.validate()
-        if self.wide is not None:
-            self.wide.validate()
+    def _validate_sections(self, source: str) -> None:
+        for name, klass in _SECTIONS.items():
+            section = getattr(self, name)
+            if name == "wide" and section is None:
+                continue
+            if not isinstance(section, klass):
+                raise ConfigError(
+                    f"{source} [{name}]: expected a {klass.__name__}, got {type(section).__name__}"
+                )
+            section.validate(source)
+        self.columns = check_columns(self.columns, source)
+
+    def validate(self, source: str = "config") -> None:
+        """Check every value, each section's rules and that the windows fit inside each other.
+
+        Parameters
+        ----------
+        source : str, default "config"
+            Name of the config (file) used at the start of messages.
+
+        Raises
+        ------
+        milestone_discovery.errors.ConfigError
+            Naming the section, the key, the value given and the rule.
+        """
+        self._validate_sections(source)
+        check_windows(self.study, self.features, self.journey, source)
 
     def column(self, table: str, name: str) -> str:
         """The user's name of a standard column of ``table``."""
         return self.columns.get(table, {}).get(name, name)
 
 
-def _columns_from_dict(value: Any, source: str) -> dict[str, dict[str, str]]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{source} [columns]: expected sub-tables such as [columns.accounts]")
-    out: dict[str, dict[str, str]] = {}
-    for table, mapping in value.items():
-        if table not in TABLE_COLUMNS:
-            raise ConfigError(
-                f"{source} [columns.{table}]: unknown table; known tables: {sorted(TABLE_COLUMNS)}"
-            )
-        if not isinstance(mapping, dict):
-            raise ConfigError(f'{source} [columns.{table}]: expected standard_name = "your_name"')
-        required, optional = TABLE_COLUMNS[table]
-        known = set(required) | set(optional)
-        # activity carries any numeric metric: renaming a metric is allowed too.
-        unknown = sorted(set(mapping) - known) if table != "activity" else []
-        if unknown:
-            raise ConfigError(
-                f"{source} [columns.{table}]: unknown column(s) {unknown}; known: {sorted(known)}"
-            )
-        out[table] = {str(k): str(v) for k, v in mapping.items()}
-    return out
-
-
-def _dataclass_from_dict(klass: type, value: Any, where: str) -> Any:
+def _section_from_dict(klass: type, value: Any, source: str) -> Any:
+    where = f"{source} [{klass._section}]"
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a table of settings")
-    names = {f.name for f in dataclasses.fields(klass)}
-    unknown = sorted(set(value) - names)
+    rules = klass._constraints
+    unknown = sorted(set(value) - set(rules))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(names)}")
-    kwargs = dict(value)
-    if "as_of" in kwargs and kwargs["as_of"] is not None:
-        kwargs["as_of"] = _to_date(kwargs["as_of"], where)
-    defaults = klass()
-    for key, val in kwargs.items():
-        expected = getattr(defaults, key)
-        if isinstance(expected, bool) or expected is None or key == "as_of":
-            continue
-        if isinstance(expected, (int, float)) and (
-            isinstance(val, bool) or not isinstance(val, (int, float))
-        ):
-            raise ConfigError(f"{where}: '{key}' must be a number, got {val!r}")
-        if isinstance(expected, int) and isinstance(val, float):
-            if not val.is_integer():
-                raise ConfigError(f"{where}: '{key}' must be a whole number, got {val!r}")
-            kwargs[key] = int(val)
-        if isinstance(expected, dict) and not isinstance(val, dict):
-            raise ConfigError(f"{where}: '{key}' must be a table (key = value pairs), got {val!r}")
-        if isinstance(expected, list) and not isinstance(val, list):
-            raise ConfigError(f"{where}: '{key}' must be a list, got {val!r}")
-        if isinstance(expected, str) and not isinstance(val, str):
-            raise ConfigError(f"{where}: '{key}' must be a string, got {val!r}")
-    try:
-        return klass(**kwargs)
-    except TypeError as exc:  # pragma: no cover - guarded by the checks above
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def _to_date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(f"{where}: as_of must be a date like 2026-06-30, got {value!r}") from None
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(rules)}")
+    kwargs = {key: check_value(rules[key], val, f"{where} {key}") for key, val in value.items()}
+    section = klass(**kwargs)
+    section.validate(source)
+    return section

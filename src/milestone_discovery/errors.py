@@ -87,3 +87,16 @@ class Problem:
 
     def __repr__(self) -> str:
         return f"Problem({self.table!r}, {self.column!r}, {self.rule!r}, n_rows={self.n_rows})"
+
+
+class RunFolderError(MilestoneError):
+    """An output path (``--out``) cannot be used: it is the input, is locked, or is not writable.
+
+    Raised before any computation when the path breaks a rule (inside or equal
+    to the dataset, an existing file where a folder is needed, a folder of other
+    files, another run writing there) and when the run folder cannot be written.
+    """
+
+
+class FileAccessError(MilestoneError):
+    """A file or folder named by the user cannot be read or written (permission, wrong kind)."""

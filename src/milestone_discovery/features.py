@@ -429,7 +429,9 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         rows(lambda r: f"adjusted odds ratio {_fmt_or(r)}, Holm p {r.adj_p_holm:.2g}"),
     )
     important = t["importance_q"] < cfg.alpha
-    chosen = important & (t["adj_or"] > 1)
+    # Both tests must agree: held-out information beyond the other features, and a positive
+    # association after adjusting for size and plan (each a test at alpha).
+    chosen = important & (t["adj_or"] > 1) & (t["adj_p"] < cfg.alpha)
     undecided = ~chosen & (status == "selected")
     raw_sig = t["raw_p_holm"] < cfg.alpha
     mark(

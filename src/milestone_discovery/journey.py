@@ -563,7 +563,7 @@ def score_accounts(framework, dataset: Dataset, config: Config | None = None) ->
             reached["setup"] = out["setup_steps_done"] >= setup["min_steps"]
     act, util = framework.activation, framework.utilization
     if (act or util) and dataset.kind == "tables" and dataset.activity is not None:
-        jcfg = Config(journey=copy.deepcopy(jc))
+        jcfg = Config(study=copy.deepcopy(config.study), journey=copy.deepcopy(jc))
         jcfg.journey.activation_metric = (act or {}).get("metric", jc.activation_metric)
         jcfg.journey.utilization_metric = (util or {}).get("metric", jc.utilization_metric)
         if act:

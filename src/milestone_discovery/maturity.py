@@ -440,6 +440,24 @@ def discover_maturity(
                     f"half; m = {m} is the best-separating count, a business choice"
                 )
             else:
+                # the step test replays how m was chosen: the step-up rule, or nothing
+                # when the config fixed m
+                if step is not None:
+
+                    def rule(levels, accounts, positives):
+                        keep = accounts > 0
+                        return _best_step(
+                            levels[keep],
+                            positives[keep],
+                            accounts[keep],
+                            candidates,
+                            mcfg.min_side_share,
+                        )[0]
+                else:
+
+                    def rule(levels, accounts, positives):
+                        return m
+
                 overall = scan_thresholds(
                     counts,
                     y,
@@ -449,6 +467,7 @@ def discover_maturity(
                     random_state=seed,
                     alpha=alpha,
                     selection=selection,
+                    step_rule=rule,
                     metric_name="mature categories",
                     outcome_name="retention",
                 )

@@ -28,11 +28,13 @@ import pandas as pd
 
 from .config import Config
 from .data import Dataset, load_dataset
+from .errors import FileAccessError, RunFolderError
 from .features import FeatureResult, discover_features
 from .framework import Framework, clean_json
 from .journey import JourneyResult, discover_journey, score_accounts
 from .maturity import MaturityResult, discover_maturity
 from .population import Population, build_population
+from .runfolder import RunFolder, unique_slugs, write_csv
 
 __all__ = ["Study", "run_study", "discover", "build_framework", "funnel_table"]
 
@@ -444,8 +446,19 @@ def stage_tables(study: Study) -> dict[str, pd.DataFrame]:
 
 
 def write_accounts_csv(accounts: pd.DataFrame, path: Path) -> None:
-    """Write scored accounts deterministically (dates as ISO, floats at 6 decimals)."""
-    accounts.to_csv(path, index=False, float_format="%.6g", date_format="%Y-%m-%d")
+    """Write scored accounts deterministically (dates as ISO, floats at 6 decimals).
+
+    Formula-like text is neutralised and the file replaced atomically
+    (see :func:`milestone_discovery.runfolder.write_csv`).
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        Scored accounts (:func:`~milestone_discovery.journey.score_accounts`).
+    path : Path
+        The CSV file to write.
+    """
+    write_csv(accounts, path, index=False, float_format="%.6g", date_format="%Y-%m-%d")
 
 
 def discover(
@@ -457,64 +470,97 @@ def discover(
     report: bool = True,
     command: list[str] | None = None,
 ) -> Study:
-    """Run the study on a dataset and write the run folder.
+    """Run the study on a dataset and write the run folder, safely.
+
+    ``out`` is checked before any computation (see
+    :func:`milestone_discovery.runfolder.check_output_path`) and locked; the
+    outputs are written into a staging folder beside it that replaces ``out``
+    as a whole at the end. A failed or interrupted run leaves ``out`` exactly
+    as it was; files of an earlier run never survive into the new one.
 
     Parameters
     ----------
     dataset_path : str or Path
         Dataset folder, or a wide table file when ``config.wide`` is set.
     out : str or Path
-        Run folder (created).
+        Run folder (created, or replaced as a whole). It must not be, lie inside
+        or contain the dataset, and must be new, empty or an earlier run folder.
     config : Config, optional
+    progress : bool
+        Show progress bars.
     report : bool
         Also write ``report.html``.
+    command : list of str, optional
+        The command line, recorded in ``run.json``.
 
     Returns
     -------
     Study
+
+    Raises
+    ------
+    RunFolderError
+        If ``out`` cannot be used or written, or another run is writing there.
+    FileAccessError
+        If the dataset cannot be read (permission, not a file or folder).
+    MilestoneError
+        For any other problem of the data or configuration.
     """
     config = config or Config()
     started = time.perf_counter()
     dataset_path = Path(dataset_path)
-    dataset = load_dataset(dataset_path, config)
-    study = run_study(dataset, config, progress=progress)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    study.framework.to_json(out / "framework.json")
-    study.features.features.drop(columns=[]).to_csv(
-        out / "features.csv", index=False, float_format="%.6g"
-    )
-    write_accounts_csv(study.accounts, out / "accounts.csv")
-    tables = out / "tables"
-    tables.mkdir(exist_ok=True)
-    for name, frame in stage_tables(study).items():
-        safe = "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name)
-        frame.to_csv(tables / f"{safe}.csv", index=False, float_format="%.6g")
-    run = {
-        "command": command,
-        "dataset": str(dataset_path),
-        "config": config.to_dict(),
-        "versions": _versions(),
-        "input_fingerprint": _fingerprint(dataset_path),
-        "timings_seconds": {
-            **study.timings,
-            **{f"features.{k}": v for k, v in study.features.timings.items()},
-        },
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
+    with RunFolder(out, inputs=[dataset_path]) as folder:
+        try:
+            dataset = load_dataset(dataset_path, config)
+            fingerprint = _fingerprint(dataset_path)
+        except OSError as exc:
+            raise FileAccessError(
+                f"cannot read the dataset {exc.filename or dataset_path}: {exc.strerror or exc}"
+            ) from exc
+        study = run_study(dataset, config, progress=progress)
+        staging = folder.path
+        tables = stage_tables(study)
+        files = dict(zip(unique_slugs(tables), tables, strict=True))  # file stem -> table name
+        run = {
+            "command": command,
+            "dataset": str(dataset_path),
+            "config": config.to_dict(),
+            "versions": _versions(),
+            "input_fingerprint": fingerprint,
+            "timings_seconds": {
+                **study.timings,
+                **{f"features.{k}": v for k, v in study.features.timings.items()},
+            },
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "tables": {f"tables/{stem}.csv": name for stem, name in files.items()},
+        }
 
-    def write_run() -> None:
-        run["timings_seconds"]["total"] = time.perf_counter() - started
-        (out / "run.json").write_text(
-            json.dumps(clean_json(run), indent=2) + "\n", encoding="utf-8"
-        )
+        def write_run() -> None:
+            run["timings_seconds"]["total"] = time.perf_counter() - started
+            (staging / "run.json").write_text(
+                json.dumps(clean_json(run), indent=2) + "\n", encoding="utf-8"
+            )
 
-    write_run()
-    if report:  # built from the run folder's files, as `milestones report RUN` does
-        from .report import write_report
+        try:
+            study.framework.to_json(staging / "framework.json")
+            write_csv(study.features.features, staging / "features.csv", float_format="%.6g")
+            write_accounts_csv(study.accounts, staging / "accounts.csv")
+            (staging / "tables").mkdir()
+            for stem, name in files.items():
+                write_csv(tables[name], staging / "tables" / f"{stem}.csv", float_format="%.6g")
+            write_run()
+            if report:  # built from the run folder's files, as `milestones report RUN` does
+                from .report import write_report
 
-        t0 = time.perf_counter()
-        write_report(out)
-        study.timings["report"] = run["timings_seconds"]["report"] = time.perf_counter() - t0
-        write_run()
+                t0 = time.perf_counter()
+                write_report(staging)
+                study.timings["report"] = run["timings_seconds"]["report"] = (
+                    time.perf_counter() - t0
+                )
+                write_run()
+        except OSError as exc:
+            raise RunFolderError(
+                f"cannot write the run folder --out {out}: "
+                f"{exc.filename or staging}: {exc.strerror or exc}"
+            ) from exc
     return study

@@ -10,14 +10,16 @@
 2. on the held-out half, which played no part in the choice, reports the
    outcome rate above and below ``t``, their ratio (``lift``) and its Katz
    CI: this is the headline number, unbiased by the search;
-3. on the held-out half too, asks whether there *is* a threshold
+3. on all accounts, asks whether there *is* a threshold
    (:func:`threshold_shape`): the outcome is modelled as a smooth trend in
    the metric (a cubic B-spline of ``log1p(metric)``, or a linear trend
-   for a count with few levels), and a step at ``t`` is added; with ``t``
-   fixed beforehand the likelihood-ratio statistic is chi-square(1) under
-   "no step". The shape is ``step`` (a real threshold), ``gradual`` (more
-   is better but no level stands out: the cut-off is a business choice) or
-   ``none`` (no association on held-out data).
+   for a count with few levels), and a step at ``t`` is added. Because
+   ``t`` was searched for, the likelihood-ratio statistic of the step is
+   calibrated by a parametric bootstrap that redraws outcomes from the
+   trend and replays the whole choice of ``t`` on each replicate. The
+   shape is ``step`` (a real threshold), ``gradual`` (more is better but
+   no level stands out: the cut-off is a business choice) or ``none`` (no
+   association).
 
 CI levels follow ``alpha``.
 """
@@ -42,6 +44,7 @@ __all__ = [
     "outcome_curve",
     "split_halves",
     "choose_threshold",
+    "phi_rule",
 ]
 
 
@@ -62,8 +65,8 @@ class ThresholdScan:
     n : int
         Accounts in the analysis (both halves).
     n_holdout : int
-        Accounts in the held-out half, on which every rate, ``lift`` and
-        ``shape`` is measured (``share_above`` is on all accounts).
+        Accounts in the held-out half, on which every rate and ``lift`` is
+        measured (``share_above`` and ``shape`` are on all accounts).
     shape : str
         ``"step"``, ``"gradual"`` or ``"none"`` (see :func:`threshold_shape`).
     curve : pandas.DataFrame
@@ -258,57 +261,163 @@ def _trend_basis(x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return spline.fit(ref[:, None]).transform(u[:, None])
 
 
-def threshold_shape(metric, outcome, threshold: float, *, alpha: float = 0.05) -> dict:
-    """Is there a step at ``threshold``, beyond a smooth trend? (use on data not used to choose it).
+def threshold_shape(
+    metric,
+    outcome,
+    threshold: float,
+    *,
+    alpha: float = 0.05,
+    selection=None,
+    rule=None,
+    n_null: int = 199,
+    random_state: int = 0,
+) -> dict:
+    """Is there a step at ``threshold``, beyond a smooth trend?
 
     Three logistic models of the outcome: intercept only, a smooth trend in
-    the metric, and trend + step ``[metric >= threshold]``. With the
-    threshold fixed in advance, ``2 * (ll_step - ll_trend)`` is chi-square(1)
-    under "no step"; ``2 * (ll_step - ll_0)`` tests any association.
+    the metric, and trend + step ``[metric >= threshold]``. The association
+    test compares the trend with the intercept (a basis fixed in advance:
+    chi-square). The step test compares trend + step with the trend:
+
+    * ``rule=None``: ``threshold`` was fixed without these data, so
+      ``2 * (ll_step - ll_trend)`` is chi-square(1) under "no step";
+    * ``rule`` given: the threshold was chosen by ``rule`` on the
+      ``selection`` accounts, so the statistic (on all accounts) is
+      calibrated by a parametric bootstrap of the whole choice: outcomes
+      are redrawn from the fitted trend (no step), the threshold is
+      re-chosen by ``rule`` on the redrawn selection accounts, and the
+      statistic recomputed (``n_null`` times; Davies' problem of a
+      change-point whose location is searched for).
+
+    Parameters
+    ----------
+    metric, outcome : array-like
+        One value per account; ``outcome`` 0/1.
+    threshold : float
+        The threshold under test.
+    alpha : float
+        Level of both tests.
+    selection : array-like of bool, optional
+        Accounts on which ``rule`` chose the threshold (with ``rule``).
+    rule : callable, optional
+        ``rule(levels, accounts, positives) -> threshold or None``: the
+        choice replayed on grouped selection accounts (distinct metric
+        values, accounts and positive outcomes per value).
+    n_null : int
+        Bootstrap replicates under "no step" (with ``rule``).
+    random_state : int
+        Seed of the bootstrap.
 
     Returns
     -------
     dict
-        ``shape`` (``step``: step up significant at ``alpha``; ``gradual``:
-        association significant and the outcome is better above; ``none``),
+        ``shape`` (``none`` unless the trend is significant at ``alpha``
+        and the outcome is better above the threshold; then ``step`` when
+        the step up is significant at ``alpha`` too, else ``gradual``),
         ``step_p_value``, ``association_p_value``, ``step_log_odds``.
     """
     x = np.asarray(metric, dtype=float)
     y = np.asarray(outcome, dtype=float)
     step = (x >= threshold).astype(float)
+    nan = float("nan")
     if y.min() == y.max() or step.min() == step.max():
         return {
             "shape": "none",
-            "step_p_value": float("nan"),
-            "association_p_value": float("nan"),
-            "step_log_odds": float("nan"),
+            "step_p_value": nan,
+            "association_p_value": nan,
+            "step_log_odds": nan,
         }
     # group identical rows: exact and much faster for counts
     key, inverse = np.unique(x, return_inverse=True)
     tot = np.bincount(inverse).astype(float)
     pos = np.bincount(inverse, weights=y)
     trend = _trend_basis(key, key)
-    step_k = (key >= threshold).astype(float)
     ll0, _ = stats.logistic_fit(np.empty((len(key), 0)), pos, tot)
-    ll1, _ = stats.logistic_fit(trend, pos, tot)
-    ll2, beta = stats.logistic_fit(np.column_stack([trend, step_k]), pos, tot)
-    p_step = float(_st.chi2.sf(max(2 * (ll2 - ll1), 0.0), 1))
-    p_assoc = float(_st.chi2.sf(max(2 * (ll2 - ll0), 0.0), trend.shape[1] + 1))
+    ll1, beta1 = stats.logistic_fit(trend, pos, tot)
+    lr, beta_step = _step_statistic(key, trend, pos, tot, threshold)
     better_above = y[step == 1].mean() > y[step == 0].mean()
     if len(key) <= 2:  # a yes/no milestone: trend and step are the same thing
-        p_step = p_assoc = float(_st.chi2.sf(max(2 * (ll2 - ll0), 0.0), 1))
-    if better_above and beta[-1] > 0 and p_step < alpha:
-        shape = "step"
-    elif better_above and p_assoc < alpha:
-        shape = "gradual"
+        p_step = p_assoc = float(_st.chi2.sf(max(2 * (ll1 - ll0), 0.0), 1))
+        beta_step = float(beta1[-1])
     else:
+        p_assoc = float(_st.chi2.sf(max(2 * (ll1 - ll0), 0.0), trend.shape[1]))
+        if rule is None:
+            p_step = float(_st.chi2.sf(lr, 1))
+        else:
+            p_step = _calibrated_step_p(
+                key, inverse, trend, beta1, tot, lr, selection, rule, n_null, random_state
+            )
+    # Gatekeeping keeps the error rate at alpha: first any association (trend vs none), then,
+    # only if there is one, a step beyond the trend.
+    if not (better_above and p_assoc < alpha):
         shape = "none"
+    elif beta_step > 0 and p_step < alpha:
+        shape = "step"
+    else:
+        shape = "gradual"
     return {
         "shape": shape,
         "step_p_value": p_step,
         "association_p_value": p_assoc,
-        "step_log_odds": float(beta[-1]),
+        "step_log_odds": float(beta_step),
     }
+
+
+def _step_statistic(key, trend, pos, tot, threshold) -> tuple[float, float]:
+    """One-sided LR statistic of a step up at ``threshold`` beyond ``trend`` (0 for a step down)."""
+    step_k = (key >= threshold).astype(float)
+    if step_k.min() == step_k.max():
+        return 0.0, 0.0
+    ll1, _ = stats.logistic_fit(trend, pos, tot)
+    ll2, beta = stats.logistic_fit(np.column_stack([trend, step_k]), pos, tot)
+    return (max(2 * (ll2 - ll1), 0.0) if beta[-1] > 0 else 0.0), float(beta[-1])
+
+
+def _calibrated_step_p(key, inverse, trend, beta, tot, observed, selection, rule, n_null, seed):
+    """Bootstrap p-value of the step statistic, the threshold re-chosen on each null replicate."""
+    sel = np.asarray(selection, dtype=bool)
+    tot_sel = np.bincount(inverse[sel], minlength=len(key)).astype(float)
+    tot_out = tot - tot_sel
+    eta = np.clip(beta[0] + trend @ beta[1:], -30, 30)
+    p_null = 1 / (1 + np.exp(-eta))
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    for _ in range(n_null):
+        pos_sel = rng.binomial(tot_sel.astype(np.int64), p_null).astype(float)
+        pos_all = pos_sel + rng.binomial(tot_out.astype(np.int64), p_null)
+        t = rule(key, tot_sel, pos_sel)
+        if t is not None:
+            exceed += _step_statistic(key, trend, pos_all, tot, t)[0] >= observed
+        else:
+            exceed += observed <= 0
+    return float((1 + exceed) / (1 + n_null))
+
+
+def phi_rule(candidates, min_share: float):
+    """The scan's choice as a ``rule`` for :func:`threshold_shape`: best phi on grouped accounts.
+
+    Parameters
+    ----------
+    candidates : array-like
+        Thresholds to try.
+    min_share : float
+        Minimum share of accounts on each side.
+
+    Returns
+    -------
+    callable
+        ``rule(levels, accounts, positives) -> threshold or None``.
+    """
+    cands = np.unique(np.asarray(candidates, dtype=float))
+
+    def rule(levels, accounts, positives):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(accounts > 0, positives / np.maximum(accounts, 1), 0.0)
+        bins = np.searchsorted(cands, levels, side="right")
+        best = _choose(bins, rate, accounts, cands, min_share)[0]
+        return None if best is None else float(cands[best])
+
+    return rule
 
 
 def outcome_curve(metric, outcome, bins: int = 10, alpha: float = 0.05) -> pd.DataFrame:
@@ -365,6 +474,8 @@ def scan_thresholds(
     metric_name: str = "metric",
     outcome_name: str = "outcome",
     selection=None,
+    step_rule=None,
+    n_null: int = 199,
 ) -> ThresholdScan:
     """Choose the threshold of ``metric`` on one half of the accounts and judge it on the other.
 
@@ -387,6 +498,13 @@ def scan_thresholds(
     selection : array-like of bool, optional
         True for the accounts used to choose the threshold (e.g. earlier
         cohorts); default: a stratified random half.
+    step_rule : callable, optional
+        How the threshold was chosen, replayed on null data to calibrate the
+        step test (see :func:`threshold_shape`); default the best-phi choice
+        over ``candidates`` (:func:`phi_rule`). Give it when the caller chose
+        the threshold another way (e.g. a single candidate it picked itself).
+    n_null : int
+        Null replicates of the calibrated step test.
 
     Returns
     -------
@@ -467,7 +585,16 @@ def scan_thresholds(
     a, b_, c, d = (float(v[0]) for v in stats.cell_counts(reached, yh))
     lo_above, hi_above = stats.wilson_interval(a, a + b_, alpha)
     lo_below, hi_below = stats.wilson_interval(c, c + d, alpha)
-    shape = threshold_shape(xh, yh, threshold, alpha=alpha)
+    shape = threshold_shape(
+        x,
+        y,
+        threshold,
+        alpha=alpha,
+        selection=sel,
+        rule=step_rule or phi_rule(cands, min_share),
+        n_null=n_null,
+        random_state=random_state,
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         return ThresholdScan(
             metric=metric_name,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import Config
-from .data import _FALSE, _TRUE, Dataset, _offending, read_table
+from .data import FALSE_VALUES, TRUE_VALUES, Dataset, offending_rows, read_table
 from .errors import DataValidationError, Problem
 
 __all__ = ["load_wide"]
@@ -66,13 +66,13 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
                 table,
                 wide.id,
                 "duplicate or missing account id",
-                _offending(frame[[wide.id]], dup),
+                offending_rows(frame[[wide.id]], dup),
                 int(dup.sum()),
             )
         )
 
-    true_values = _TRUE | {v.strip().lower() for v in wide.true_values}
-    false_values = _FALSE | {v.strip().lower() for v in wide.false_values}
+    true_values = TRUE_VALUES | {v.strip().lower() for v in wide.true_values}
+    false_values = FALSE_VALUES | {v.strip().lower() for v in wide.false_values}
     flags = {}
     for col in wide.flags:
         text = frame[col].astype("string").str.strip().str.lower()
@@ -85,7 +85,7 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
                     table,
                     col,
                     f"flag values not recognised as yes/no: {seen}; map them with true_values/false_values in [wide]",
-                    _offending(frame[[wide.id, col]], bad),
+                    offending_rows(frame[[wide.id, col]], bad),
                     int(bad.sum()),
                 )
             )
@@ -99,7 +99,7 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
                     table,
                     col,
                     "missing values in a column to expand",
-                    _offending(frame[[wide.id, col]], missing_level),
+                    offending_rows(frame[[wide.id, col]], missing_level),
                     int(missing_level.sum()),
                 )
             )
@@ -118,7 +118,7 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
                 table,
                 wide.outcome,
                 "missing outcome values",
-                _offending(frame[[wide.id, wide.outcome]], unknown_outcome),
+                offending_rows(frame[[wide.id, wide.outcome]], unknown_outcome),
                 int(unknown_outcome.sum()),
             )
         )
@@ -146,7 +146,7 @@ def load_wide(path: str | Path, config: Config) -> Dataset:
                         table,
                         col,
                         f"{std} must be a positive number",
-                        _offending(frame[[wide.id, col]], bad),
+                        offending_rows(frame[[wide.id, col]], bad),
                         int(bad.sum()),
                     )
                 )

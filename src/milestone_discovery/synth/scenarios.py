@@ -176,7 +176,8 @@ _SCENARIOS = (
     Scenario(
         "many_weak",
         "26 drivers (default drivers and proxies), each a weak direct effect (+0.2..+0.35)",
-        shape={"activation": "step", "utilization": "step", "maturity": "none"},
+        # each driver adds to retention, so more mature categories go with more retention
+        shape={"activation": "step", "utilization": "step", "maturity": "gradual"},
         effects={
             "retention_logit": {
                 "intercept": -1.84,

@@ -1,0 +1,68 @@
+"""Wall time of the whole `discover` run against one 300-tree forest fit.
+
+Writes a synthetic dataset of the given size to a temporary folder, times
+ONE fit of a 300-tree forest of the study's kind on the eligible accounts'
+matrix (flags + covariates), then times `discover` on the folder (loading,
+every stage, the run folder and the report, as `milestones discover` does)
+and prints both, the ratio and where the time went.
+
+    python benchmarks/bench_discover.py --accounts 20000
+
+Target (issue 9): discover on 20k accounts <= 10x one 300-tree fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from milestone_discovery import Config, build_population
+from milestone_discovery.importance import importance_forest
+from milestone_discovery.study import discover
+from milestone_discovery.synth import make_synthetic
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--accounts", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenario", default="default")
+    args = parser.parse_args()
+
+    config = Config()
+    config.study.seed = args.seed
+    syn = make_synthetic(args.accounts, seed=args.seed, scenario=args.scenario)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = syn.write(Path(tmp) / "data")
+        population = build_population(syn.to_dataset(), config)
+        X = np.hstack(
+            [population.flags.to_numpy(np.float32), population.covariates.to_numpy(np.float32)]
+        )
+        y = population.retained.to_numpy(int)
+        t0 = time.perf_counter()
+        importance_forest(config.features, args.seed, n_estimators=300).fit(X, y)
+        one_fit = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        study = discover(folder, Path(tmp) / "run", config, progress=False)
+        total = time.perf_counter() - t0
+
+    print(f"accounts                  {args.accounts:>10,}")
+    print(f"eligible accounts         {population.n_eligible:>10,}")
+    print(f"matrix                    {X.shape[0]:>6,} x {X.shape[1]}")
+    print(f"one 300-tree fit (s)      {one_fit:>10.1f}")
+    print(f"discover (s)              {total:>10.1f}")
+    print(f"discover / one fit        {total / one_fit:>10.1f}x")
+    print("where the time went (s):")
+    for step, seconds in study.timings.items():
+        print(f"  {step:<24}{seconds:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
