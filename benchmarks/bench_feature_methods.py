@@ -206,7 +206,8 @@ def main() -> None:
     )
     print("  covariates (size, seats, plan) are forest inputs, never selectable.")
     print(
-        f"  forest (importance.importance_forest): n_estimators={cfg.n_estimators}, max_depth={cfg.max_depth}, "
+        f"  forest (importance.importance_forest): n_estimators={cfg.n_estimators}, "
+        f"max_depth={cfg.max_depth}, "
         f"min_samples_leaf={cfg.min_samples_leaf}, max_features='sqrt', class_weight='balanced'"
     )
     print(

@@ -84,11 +84,13 @@ def main() -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
         print(table.to_string(index=False))
     print(
-        f"\nmean F1 {table['F1'].mean():.3f} (min {table['F1'].min():.3f}); traps selected {table['traps_selected'].sum()}; "
+        f"\nmean F1 {table['F1'].mean():.3f} (min {table['F1'].min():.3f}); "
+        f"traps selected {table['traps_selected'].sum()}; "
         f"kappa min {table['kappa_mature'].min():.3f}; ARI min {table['ARI_clusters'].min():.3f}; "
         f"k = planted on {int(table['k_all_planted'].sum())}/{len(table)} seeds; "
         f"m = planted on {int((table['m'] == table['m_planted']).sum())}/{len(table)}; "
-        f"activation error max {table['activation_err'].max():.1%}; utilization error max {table['utilization_err'].max():.1%}; "
+        f"activation error max {table['activation_err'].max():.1%}; "
+        f"utilization error max {table['utilization_err'].max():.1%}; "
         f"checklist = planted on {int(table['checklist_planted'].sum())}/{len(table)}"
     )
 

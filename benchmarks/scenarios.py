@@ -1,4 +1,5 @@
-"""The scenario suite: the whole study on every `milestones synth` preset, against its planted truth.
+"""The scenario suite: the whole study on every `milestones synth` preset,
+against its planted truth.
 
 For each preset and seed it prints: eligible accounts and retention, the
 number of selected features, F1 against the planted drivers, any trap
@@ -8,6 +9,7 @@ rule (where a step is planted), and the seconds the study took.
 
     python benchmarks/scenarios.py --accounts 20000 --seeds 0 1 2
     python benchmarks/scenarios.py --scenarios null engagement_null --seeds 0
+    python benchmarks/scenarios.py --scenarios engagement_null default --early-activity
 
 Targets (issue 9): F1 >= 0.9 (null: at most one feature selected), no trap
 selected, shapes right, kappa >= 0.8 wherever a step is planted.
@@ -19,15 +21,12 @@ import argparse
 import time
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score
 
 from milestone_discovery import Config, run_study
-from milestone_discovery.synth import SCENARIOS, make_synthetic, planted_maturity
-
-TRAPS = {"ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "survivor"}
+from milestone_discovery.synth import SCENARIOS, make_synthetic, recovery
 
 
-def run_one(scenario: str, n: int | None, seed: int) -> dict:
+def run_one(scenario: str, n: int | None, seed: int, early_activity: bool = False) -> dict:
     syn = (
         make_synthetic(n, seed=seed, scenario=scenario)
         if n
@@ -35,44 +34,16 @@ def run_one(scenario: str, n: int | None, seed: int) -> dict:
     )
     config = Config()
     config.study.seed = seed
+    config.features.adjust_for_early_activity = early_activity
     t0 = time.perf_counter()
     study = run_study(syn.to_dataset(), config, progress=False, temporal=False)
     seconds = time.perf_counter() - t0
-    role = {f: spec["role"] for f, spec in syn.truth["features"].items()}
-    drivers = {f for f, r in role.items() if r == "driver"}
-    chosen = set(study.features.selected)
-    f1 = (
-        2 * len(chosen & drivers) / (len(chosen) + len(drivers))
-        if drivers and chosen
-        else float("nan")
-    )
-    fw = study.framework
-    found = {
-        "activation": fw.activation["shape"] if fw.activation else "-",
-        "utilization": fw.utilization["shape"] if fw.utilization else "-",
-        "maturity": fw.maturity.get("shape", "-"),
-    }
-    kappa = float("nan")
-    if syn.truth.get("min_categories"):
-        planted = planted_maturity(study.population.flags, syn.truth)["mature"]
-        kappa = cohen_kappa_score(planted, study.maturity.levels["mature"].reindex(planted.index))
     return {
         "scenario": scenario,
         "seed": seed,
         "eligible": study.population.n_eligible,
         "retention": study.population.retention_rate,
-        "selected": len(chosen),
-        "drivers": len(drivers),
-        "f1": f1,
-        "traps": sorted(f for f in chosen if role.get(f) in TRAPS),
-        "others": sorted(
-            f"{f}({role.get(f)})" for f in chosen - drivers if role.get(f) not in TRAPS
-        ),
-        "shape": found,
-        "planted_shape": syn.truth.get("shape", {}),
-        "m": fw.min_categories,
-        "planted_m": syn.truth.get("min_categories"),
-        "kappa": kappa,
+        **recovery(study, syn.truth),
         "seconds": seconds,
     }
 
@@ -86,17 +57,22 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS))
+    parser.add_argument(
+        "--early-activity", action="store_true", help="features.adjust_for_early_activity = true"
+    )
     args = parser.parse_args()
     for scenario in args.scenarios:
         for seed in args.seeds:
             n = None if scenario == "small" or not args.accounts else args.accounts
-            r = run_one(scenario, n, seed)
+            r = run_one(scenario, n, seed, args.early_activity)
             shapes = " ".join(
                 f"{k[:4]}={r['shape'][k]}/{r['planted_shape'].get(k, '?')}" for k in r["shape"]
             )
             print(
-                f"{r['scenario']:<16} seed={r['seed']} eligible={r['eligible']:>6} ret={r['retention']:.3f} "
-                f"selected={r['selected']:>2}/{r['drivers']:<2} F1={r['f1']:.3f} traps={r['traps'] or '-'} "
+                f"{r['scenario']:<16} seed={r['seed']} eligible={r['eligible']:>6} "
+                f"ret={r['retention']:.3f} "
+                f"selected={r['selected']:>2}/{r['drivers']:<2} F1={r['f1']:.3f} "
+                f"traps={r['traps'] or '-'} "
                 f"{shapes} m={r['m']}/{r['planted_m']} kappa={r['kappa']:.3f} {r['seconds']:.0f}s"
                 + (f"\n{'':<18}other selected: {', '.join(r['others'])}" if r["others"] else ""),
                 flush=True,

@@ -35,10 +35,13 @@ n_bootstrap = 30
 def cli_runs(tmp_path_factory):
     """Two ``milestones discover --seed 5`` runs of the same 900-account synthetic dataset.
 
+    The ``dominant`` preset: one strong driver makes findings likely at this size, so the
+    run folder has categories and a maturity rule to write and compare.
+
     Returns the dataset folder, both run folders and what the first run printed (stdout, stderr).
     """
     root = tmp_path_factory.mktemp("cli_study")
-    data = make_synthetic(900, seed=5).write(root / "data", fmt="csv")
+    data = make_synthetic(900, seed=5, scenario="dominant").write(root / "data", fmt="csv")
     config = root / "fast.toml"
     config.write_text(FAST)
     runs, printed = [], []
@@ -160,6 +163,8 @@ def test_compare_prints_the_summary(cli_runs, capsys, tmp_path):
         "compare_features.csv",
         "compare_thresholds.csv",
         "compare_lifts.csv",
+        "compare_hazard_ratios.csv",
+        "compare_segments.csv",
     }
 
 

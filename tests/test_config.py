@@ -319,8 +319,8 @@ def test_every_bad_setting_names_section_key_value_and_rule(section, key, value,
             r'\[columns.accounts\] seats = "plan": collides with the standard column "plan"',
         ),
         (
-            {"columns": {"accounts": {"seats": "n", "company_size": "n"}}},
-            r"seats and company_size are renamed to one column",
+            {"columns": {"accounts": {"plan": "n", "churn_date": "n"}}},
+            r"plan and churn_date are renamed to one column",
         ),
         (
             {"columns": {"activity": {"conversations": "month"}}},
@@ -379,6 +379,9 @@ def test_the_defaults_and_every_example_validate():
             "journey": {"utilization_months": [6, 11]},
         },
         {"columns": {"accounts": {"plan": "seats", "seats": "plan"}}},  # a swap is not a collision
+        # one column, two roles: the seat count is also the size covariate
+        {"columns": {"accounts": {"seats": "n", "company_size": "n"}}},
+        {"columns": {"accounts": {"company_size": "seats"}}},
         {"columns": {"accounts": {"account_id": "account_id"}}},
         {"columns": {"activity": {"conversations": "chats", "resolved": "done"}}},
         {"wide": {"flags": ["a"], "plan": "p", "size": "n", "seats": "n", "catalog": {}}},

@@ -1,4 +1,6 @@
-"""Conditional importance: proxies lose their importance, drivers keep it, noise is not significant."""
+"""Conditional importance: proxies lose their importance, drivers keep it,
+noise is not significant.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from milestone_discovery.importance import conditional_flag_probabilities, cross
 
 
 def proxy_data(seed: int, n: int = 6000, effect: float = 1.2):
-    """``driver`` moves retention; ``proxy`` copies the driver 85% of the time; ``noise`` is independent."""
+    """``driver`` moves retention; ``proxy`` copies the driver 85% of the time;
+    ``noise`` is independent.
+    """
     rng = np.random.default_rng(seed)
     driver = rng.random(n) < 0.4
     proxy = np.where(rng.random(n) < 0.85, driver, rng.random(n) < 0.4)

@@ -20,10 +20,10 @@ from milestone_discovery.journey import (
     STAGES,
     discover_journey,
     journey_metrics,
-    score_accounts,
     setup_flags,
 )
 from milestone_discovery.population import build_population, window_flags
+from milestone_discovery.scoring import score_accounts
 
 N_WINDOW_CHURN = 12  # planted accounts of journey_tables() that churn in months 0-2
 
@@ -408,7 +408,10 @@ def test_next_category_is_not_mature_and_next_feature_is_new_and_in_it(scored):
     # accounts mature in every category have no next category
     all_mature = accounts[[f"{c}:mature" for c in cats]].all(axis=1)
     assert accounts.loc[all_mature, "next_category"].isna().all()
-    assert accounts.loc[~all_mature, "next_category"].notna().all()
+    # accounts that reached every milestone have no next step either (issue 12)
+    done = accounts["next_step"] == "all milestones reached"
+    assert accounts.loc[done, ["next_category", "next_feature"]].isna().all().all()
+    assert accounts.loc[~all_mature & ~done, "next_category"].notna().all()
 
 
 def test_next_category_is_the_one_closest_to_mature(scored):

@@ -9,7 +9,6 @@ does, and checks the executed copies and the code-free HTML exports.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
 import time
 from pathlib import Path
@@ -31,8 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 DEMO = ROOT / "data" / "synthetic" / "demo"
 PARAMETERS = ("dataset", "config", "seed", "output_dir")
-
-HAS_REVIEW = importlib.util.find_spec("milestone_discovery.review") is not None
 
 
 def _read(name: str) -> nbformat.NotebookNode:
@@ -160,14 +157,14 @@ def _fake_run(folder: Path, config) -> Path:
 
     from milestone_discovery import __version__
     from milestone_discovery.framework import clean_json
-    from milestone_discovery.study import _fingerprint
+    from milestone_discovery.study import input_fingerprint
 
     folder.mkdir(parents=True)
     (folder / "framework.json").write_text("{}")
     meta = {
         "config": clean_json(config.to_dict()),
         "versions": {"milestone_discovery": __version__},
-        "input_fingerprint": _fingerprint(DEMO),
+        "input_fingerprint": input_fingerprint(DEMO),
     }
     (folder / "run.json").write_text(json.dumps(meta))
     return folder
@@ -273,9 +270,8 @@ def executed(tmp_path_factory):
     """Run every notebook once on the demo data, as ``make notebooks`` does."""
     out = tmp_path_factory.mktemp("notebooks")
     before = _digest(NOTEBOOK_DIR)
-    names = [n for n in NOTEBOOKS if HAS_REVIEW or n != "05_review"]
     started = time.time()
-    written = run_notebooks(DEMO, out, only=names)
+    written = run_notebooks(DEMO, out)
     assert _digest(NOTEBOOK_DIR) == before, "running the notebooks changed notebooks/"
     package = Path(milestone_discovery.__file__).parent
     code_changed = any(p.stat().st_mtime > started for p in package.glob("*.py"))
@@ -287,10 +283,6 @@ class TestExecution:
 
     @pytest.mark.parametrize("name", NOTEBOOKS)
     def test_executed_copy_and_html_export(self, executed, name):
-        if name == "05_review" and not HAS_REVIEW:
-            pytest.skip(
-                "milestone_discovery.review is not importable yet: 05_review needs compare_runs"
-            )
         out, written, _ = executed
         html_path = out / f"{name}.html"
         assert html_path in written
@@ -325,14 +317,13 @@ class TestExecution:
         run = out / "runs" / "seed_0"
         for name in ("framework.json", "features.csv", "accounts.csv", "run.json"):
             assert (run / name).is_file()
-        if HAS_REVIEW:
-            assert (out / "runs" / "seed_1" / "framework.json").is_file()
-            nb = nbformat.read(out / "05_review.ipynb", as_version=4)
-            text = "".join(
-                str(o.get("data", {}).get("text/markdown", ""))
-                for c in nb.cells
-                for o in c.get("outputs", [])
-            )
-            if not code_changed:  # someone editing the package meanwhile forces a fresh run
-                assert "A: reused an identical earlier run" in text
-            assert "B: ran the study" in text
+        assert (out / "runs" / "seed_1" / "framework.json").is_file()
+        nb = nbformat.read(out / "05_review.ipynb", as_version=4)
+        text = "".join(
+            str(o.get("data", {}).get("text/markdown", ""))
+            for c in nb.cells
+            for o in c.get("outputs", [])
+        )
+        if not code_changed:  # someone editing the package meanwhile forces a fresh run
+            assert "A: reused an identical earlier run" in text
+        assert "B: ran the study" in text

@@ -132,7 +132,7 @@ def test_a_shorter_window_counts_less(dataset, days, adopted):
     assert population.flags.loc["inside", "alpha"] == adopted  # first used on day 179
 
 
-# ----------------------------------------------------------------------------- eligibility and label
+# ---------------------------------------------------------------------------- eligibility and label
 @pytest.mark.parametrize(
     ("account", "reason", "retained"),
     [
@@ -188,7 +188,8 @@ def test_summary_text_names_every_exclusion_reason(population):
     ("feature", "churned_adopters", "near", "others", "late"),
     [
         # only eligible accounts and in-window first use count; "churned" = churned within 30 days
-        # after the window (window_end_churn, day 180); win_churn and horizon_churn's uses do not count
+        # after the window (window_end_churn, day 180); win_churn and horizon_churn's uses do not
+        # count
         ("epsilon", 1, 1, 0, 0),  # 20 days before churning
         ("delta", 1, 0, 0, 0),  # 60 days before churning
         ("alpha", 0, 0, 2, 1),  # inside (day 179: the window's last 30 days) and edge_age (earlier)
@@ -294,3 +295,23 @@ def test_wide_dataset_has_no_exclusions(tmp_path):
     assert population.flags["chat"].tolist() == [True, False, True, False]
     assert (population.segments["size_band"] == "unknown").all()
     assert "no time windows" in summarize_population(population)
+
+
+def test_with_covariate_adds_a_model_column_and_adjustment_strata(population):
+    values = pd.Series(np.arange(population.n_eligible, dtype=float), index=population.flags.index)
+    adjusted = population.with_covariate("early_activity", values, "early activity", n_strata=2)
+    assert adjusted.covariates["early_activity"].tolist() == values.tolist()
+    assert adjusted.segments["early_activity_stratum"].nunique() == 2
+    # the strata of the adjusted odds ratios now split each size x plan cell by activity
+    expected = (
+        population.adjustment_strata + "|" + adjusted.segments["early_activity_stratum"].astype(str)
+    )
+    assert adjusted.adjustment_strata.equals(expected)
+    assert adjusted.extra_adjustments == ("early activity",)
+    assert "early_activity" not in population.covariates  # the original is unchanged
+
+
+def test_with_covariate_refuses_missing_values(population):
+    values = pd.Series(np.nan, index=population.flags.index)
+    with pytest.raises(ValueError, match="early_activity: missing for"):
+        population.with_covariate("early_activity", values, "early activity")

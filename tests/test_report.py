@@ -19,6 +19,7 @@ from milestone_discovery.cli import main
 from milestone_discovery.config import Config
 from milestone_discovery.errors import MilestoneError
 from milestone_discovery.report import build_report, fmt_int, fmt_pct, fmt_value, write_report
+from milestone_discovery.report.format import fmt_ci, interval
 from milestone_discovery.study import discover
 from milestone_discovery.synth import make_synthetic
 
@@ -132,6 +133,55 @@ def test_number_formatting():
     assert fmt_value(1234.4) == "1,234"
 
 
+def test_one_interval_convention():
+    assert fmt_ci(0.84, 0.89, "pct") == "84–89%"
+    assert fmt_ci(1.2149, 1.36) == "1.21–1.36"
+    assert fmt_ci(57.0, 62.0, "value") == "57–62"
+    assert fmt_ci(None, 1.0) == fmt_ci(1.0, float("nan")) == ""
+    # both spellings of an interval in a run folder read the same
+    assert interval({"lift": 1.2, "lift_ci": [1.1, 1.3]}, "lift") == (1.1, 1.3)
+    assert interval({"rr": 1.2, "rr_low": 1.1, "rr_high": None}, "rr") == (1.1, None)
+    assert interval({"lift": 1.2}, "lift") == (None, None)
+
+
+# ----------------------------------------------------------------------------- charts
+def test_status_colours_follow_the_statuses():
+    from milestone_discovery.features import STATUSES
+    from milestone_discovery.plotting import STATUS_COLORS
+
+    assert list(STATUS_COLORS) == STATUSES  # plotting orders statuses by its colours
+
+
+def test_charts_draw_the_run_folders_csv_tables(run_dir):
+    """The charts the result objects draw take the same tables read back from CSV."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from milestone_discovery import plotting
+    from milestone_discovery.report.load import read_csv
+
+    tables = run_dir / "tables"
+    features = read_csv(run_dir / "features.csv")
+    draws = [
+        lambda ax: plotting.plot_importance(features, top=10, ax=ax),
+        lambda ax: plotting.plot_prevalence_importance(features, 0.05, 0.9, ax=ax),
+        lambda ax: plotting.plot_threshold_scan(read_csv(tables / "activation_scan.csv"), ax=ax),
+        lambda ax: plotting.plot_setup_steps(read_csv(tables / "setup_steps.csv"), ax=ax),
+        lambda ax: plotting.plot_utilization_by_size(
+            read_csv(tables / "utilization_by_size.csv"), ax=ax
+        ),
+        lambda ax: plotting.plot_retention_by_count(
+            read_csv(tables / "maturity_by_count.csv"), 2, ax=ax
+        ),
+        lambda ax: plotting.plot_categories(read_csv(tables / "maturity_categories.csv"), ax=ax),
+    ]
+    for draw in draws:
+        ax = Figure().subplots()
+        assert draw(ax) is ax and (ax.patches or ax.lines or ax.collections)
+    with pytest.raises(plotting.NothingToPlot, match="no column"):
+        plotting.plot_setup_steps(pd.DataFrame({"step": ["a"]}), ax=Figure().subplots())
+
+
 # ----------------------------------------------------------------------------- content
 def test_report_is_written_to_the_run_folder(run_dir, report):
     assert report == run_dir / "report.html"
@@ -240,6 +290,22 @@ def test_names_from_the_data_are_escaped(run_dir, framework, tmp_path):
     assert "<img src=x" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&amp;co" in html
     assert "&lt;img src=x onerror=alert(2)&gt;" in html
+
+
+def test_text_neutralised_in_the_csv_files_is_shown_as_in_the_data(run_dir, framework, tmp_path):
+    run = _copy(run_dir, tmp_path / "formula")
+    feature = framework["maturity"]["categories"][0]["features"][0]
+    name = "=HYPERLINK(1)"
+    (run / "framework.json").write_text(
+        (run / "framework.json").read_text(encoding="utf-8").replace(feature, name),
+        encoding="utf-8",
+    )
+    for path in [run / "features.csv", *run.glob("tables/*.csv")]:  # as write_csv quotes it
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(feature, "'" + name), encoding="utf-8")
+    html = build_report(run)
+    assert f"<td>{name}</td>" in html  # the features table, from features.csv
+    assert "&#39;=HYPERLINK" not in html
 
 
 # ----------------------------------------------------------------------------- partial runs
@@ -377,3 +443,289 @@ def test_report_renders_in_headless_chromium(report, framework, tmp_path):
     assert "The framework on one screen" in dom
     assert framework["maturity"]["categories"][0]["name"].replace("_", " ") in dom
     assert "Stage 4 · Maturity" in dom
+
+
+@pytest.mark.parametrize(
+    ("shape", "says", "curve"),
+    [
+        ("step", "a real threshold", False),
+        ("gradual", "is a business choice", True),
+        ("none", "treat this threshold as unsupported", False),
+    ],
+)
+def test_report_says_whether_each_threshold_is_real(run_dir, tmp_path, shape, says, curve):
+    run = _copy(run_dir, tmp_path / shape)
+
+    def set_shape(fw):
+        for stage in ("activation", "utilization"):
+            fw[stage]["shape"] = shape
+
+    _edit_framework(run, set_shape)
+    html = build_report(run)
+    assert html.count(says) >= 2  # activation and utilization
+    assert ('alt="Retention by utilization level"' in html) is curve
+    assert ('alt="Outcome rate by activation level"' in html) is curve
+
+
+# ----------------------------------------------------------------------------- time to churn
+def _section(html: str, anchor: str) -> str:
+    """The HTML of one ``<section id=anchor>``."""
+    start = html.index(f'<section id="{anchor}">')
+    return html[start : html.index("</section>", start)]
+
+
+def test_time_to_churn_section(html, framework):
+    surv = framework["survival"]
+    section = _section(html, "time-to-churn")
+    more = surv["accounts"] - surv["fixed_horizon_accounts"]
+    assert more > 0  # the survival view keeps the young accounts
+    assert (
+        f"{surv['accounts']:,} accounts followed from the end of the "
+        f"{surv['landmark_days']}-day window ({more:,} more than the "
+        f"{surv['horizon_days']}-day retention study)"
+    ) in section
+    mature = next(m for m in surv["milestones"] if m["milestone"] == "mature")
+    assert (
+        f"Accounts that reached maturity churn at {mature['hazard_ratio']:.2f}× the rate of "
+        "similar accounts (same size and plan)"
+    ) in section
+    assert f'{mature["hazard_ratio"]:.2f} <span class="ci">({fmt_ci(*mature["ci"])})</span>' in (
+        section
+    )
+    # the hazard-ratio chart and the curves of mature and activation, each drawn once
+    assert section.count('alt="Hazard ratio of churn per milestone"') == 1
+    for name in ("Mature overall", "Activation"):
+        assert section.count(f'alt="Share still customers over time: {name}, reached vs not"') == 1
+    alive = mature["alive_12m"]["reached"]
+    assert fmt_pct(alive["share"]) in section
+    assert "Median months to churn" in section and "Not followed:" in section
+    assert 'href="#time-to-churn"' in html
+
+
+def test_time_to_churn_words_for_each_case(run_dir, framework, tmp_path):
+    run = _copy(run_dir, tmp_path / "ph")
+    ph_fails = next(m["milestone"] for m in framework["survival"]["milestones"])
+
+    def change(fw):
+        for m in fw["survival"]["milestones"]:
+            m["ph_p_value"] = 0.001 if m["milestone"] == ph_fails else 0.5
+            if m["milestone"] == "activation":
+                m["hazard_ratio"], m["ci"] = 0.9, [0.7, 1.2]
+                m["median_days"]["reached"] = None
+        fw["survival"]["adjusted_for"] = []
+
+    _edit_framework(run, change)
+    section = _section(build_report(run), "time-to-churn")
+    assert (
+        section.count(
+            "The gap changes over time; see the curve — the hazard ratio is an average over "
+            "follow-up"
+        )
+        == 1
+    )
+    assert "churn at 0.90× the rate of the other accounts; the interval (0.70–1.20) includes 1" in (
+        section
+    )
+    assert "not reached" in section  # median of the activated: fewer than half churned
+
+
+def test_time_to_churn_skipped_says_why(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path / "nosurv")
+    _edit_framework(run, lambda fw: fw.update(survival={"skipped": f"too few churns {HOSTILE}"}))
+    section = _section(build_report(run), "time-to-churn")
+    assert "Not measured: too few churns &lt;script&gt;" in section
+    assert "<script" not in section and "<img" not in section
+
+
+# ----------------------------------------------------------------------------- segments
+def test_segment_section_when_every_effect_is_consistent(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path / "consistent")
+
+    def consistent(fw):
+        for e in fw["heterogeneity"]["features"]:
+            e.update(segment_specific=False, segment=None, level=None)
+            for by in e["by"].values():
+                by["heterogeneous"] = False
+        for f in fw["features"]:
+            f["segment_specific"] = None
+
+    _edit_framework(run, consistent)
+    html = build_report(run)
+    section = _section(html, "segments")
+    assert "Every effect was consistent across plans and size bands" in section
+    assert "Breslow–Day" in section and "multiplicity-controlled" in section
+    assert "works only in" not in html
+
+
+def test_segment_specific_effects_are_flagged_with_their_forest(run_dir, framework, tmp_path):
+    run = _copy(run_dir, tmp_path / "flagged")
+    feature = next(f["feature"] for f in framework["features"] if f["status"] == "selected")
+
+    def flag(fw):
+        for e in fw["heterogeneity"]["features"]:
+            if e["feature"] == feature:
+                e.update(segment_specific=True, segment="plan", level=f"pro{HOSTILE}")
+        for f in fw["features"]:
+            if f["feature"] == feature:
+                f["segment_specific"] = f"plan = pro{HOSTILE}"
+
+    _edit_framework(run, flag)
+    html = build_report(run)
+    name = feature.replace("_", " ")
+    where = "works only in plan pro&lt;script&gt;alert(1)&lt;/script&gt;&amp;co"
+    section = _section(html, "segments")
+    assert f"{name}: {where}" in section
+    assert section.count(f'alt="Effect of {name} per segment"') == 1
+    assert "1 of " in section and "effects hold in one segment only" in section
+    features = _section(html, "features")
+    assert features.count(f'<span class="badge seg">{where}</span>') == 1
+    assert "<script>" not in html
+
+
+def test_segment_section_skipped_says_why(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path / "nohet")
+    _edit_framework(run, lambda fw: fw.update(heterogeneity={"skipped": "no feature selected"}))
+    assert "Not measured: no feature selected." in _section(build_report(run), "segments")
+
+
+# ----------------------------------------------------------------------------- factors
+def test_account_factors_section(html, framework):
+    section = _section(html, "factors")
+    factors = [f for f in framework["covariates"]["factors"] if f["present"]]
+    strongest = max(factors, key=lambda f: f["cramers_v"])
+    levels = {lv["level"]: lv for lv in strongest["levels"]}
+    best, worst = strongest["best_level"], strongest["worst_level"]
+    label = strongest["label"][0].upper() + strongest["label"][1:]
+    lead = (
+        f"{label} — {best} {fmt_pct(levels[best]['retention'])} vs "
+        f"{worst} {fmt_pct(levels[worst]['retention'])}"
+    )
+    assert f"Strongest factor: {lead}" in section
+    assert f"Strongest account factor: {lead}" in _section(html, "summary")
+    # strongest first, each with what it was adjusted for, the baseline level at 1
+    order = sorted(factors, key=lambda f: -f["cramers_v"])
+    positions = [section.index(f"<h3>{f['label'][0].upper() + f['label'][1:]}</h3>") for f in order]
+    assert positions == sorted(positions)
+    for f in factors:
+        assert f"adjusted for {f['adjusted_for']}" in section
+    assert section.count("1 (baseline)") == len(factors)
+    assert "Adjusted odds ratio" in section
+
+
+def test_account_factors_absent_raw_and_choices(run_dir, framework, tmp_path):
+    run = _copy(run_dir, tmp_path / "factors")
+
+    def change(fw):
+        size, plan = fw["covariates"]["factors"][:2]
+        size.clear()
+        size.update(
+            name="size",
+            label="company size",
+            role="size",
+            present=False,
+            absent="no company size or seats column",
+        )
+        plan["adjusted_for"] = "nothing"
+        for lv in plan["levels"]:
+            for k in ("adj_or", "adj_or_low", "adj_or_high", "adj_p"):
+                lv.pop(k, None)
+        fw["choices"] = [
+            {
+                **json.loads(json.dumps(plan)),
+                "name": "Support Tier",
+                "label": f"Support Tier{HOSTILE}",
+                "role": "choice",
+                "addons": [plan["levels"][-1]["level"]],
+            }
+        ]
+
+    _edit_framework(run, change)
+    section = _section(build_report(run), "factors")
+    assert "Not analysed: no company size or seats column." in section
+    plan = next(f for f in framework["covariates"]["factors"] if f["name"] == "plan")
+    other = next(lv for lv in plan["levels"] if not lv["reference"])
+    assert f"{other['raw_or']:.2f}" in section  # the raw odds ratio, called just that
+    assert "not adjusted (no other factor to adjust for)" in section
+    assert '<th class="num">Odds ratio</th>' in section
+    assert "Choices: which option retains better?" in section
+    assert "Support Tier&lt;script&gt;" in section and "<script" not in section
+    assert "counted toward maturity" in section and "add-on</span>" in section
+
+
+# ----------------------------------------------------------------------------- counts
+def test_counts_section_of_a_wide_run(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path / "counts")
+    scan = run / "tables" / "activation_scan.csv"
+    shutil.copy(scan, run / "tables" / "count_scan__articles_viewed.csv")
+    count = {
+        "column": "Articles Viewed",
+        "feature": "Articles Viewed>=5",
+        "status": "selected",
+        "metric": "Articles Viewed",
+        "outcome": "retention",
+        "threshold": 5.0,
+        "threshold_ci": [4.0, 8.0],
+        "share_above": 0.36,
+        "outcome_rate_above": 0.8,
+        "outcome_rate_above_ci": [0.75, 0.84],
+        "outcome_rate_below": 0.53,
+        "outcome_rate_below_ci": [0.49, 0.57],
+        "lift": 1.5,
+        "lift_ci": [1.37, 1.65],
+        "shape": "step",
+    }
+    skipped = {
+        "column": f"CSAT{HOSTILE}",
+        "feature": None,
+        "status": "no_threshold",
+        "skipped": "fewer than 3 distinct values",
+    }
+    _edit_framework(run, lambda fw: fw.update(counts=[count, skipped]))
+    html = build_report(run)
+    section = _section(html, "counts")
+    assert "<b>Articles Viewed&gt;=5</b>" in section
+    assert "at least 5" in section and "(data support 4–8)" in section
+    assert '1.50 <span class="ci">(1.37–1.65)</span>' in section
+    assert "Retention steps up at this threshold" in section
+    assert section.count('alt="Choice of the threshold for Articles Viewed"') == 1
+    assert "No threshold: fewer than 3 distinct values." in section
+    assert "CSAT&lt;script&gt;" in section and "<script" not in html
+    assert 'href="#counts"' in html
+
+
+# ----------------------------------------------------------------------------- labels
+def test_labels_follow_what_was_adjusted_for(run_dir, html, tmp_path):
+    model = _section(html, "features")
+    assert "Company size and plan only" in model  # the synthetic run's own baseline
+    run = _copy(run_dir, tmp_path / "unadjusted")
+
+    def unadjusted(fw):
+        fw["model"].update(
+            adjusted=False,
+            adjusted_for="nothing (no size, plan or other covariate: adjusted equals raw)",
+            baseline=f"nothing: the average retention rate {HOSTILE}",
+        )
+
+    _edit_framework(run, unadjusted)
+    text = build_report(run)
+    assert "Adjusted odds ratio" not in _section(text, "features")
+    assert "Company size and plan only" not in text and "company size and plan only" not in text
+    assert "Nothing: the average retention rate &lt;script&gt;" in text
+    assert "Odds ratios are not adjusted" in _section(text, "method")
+    assert '<th class="num">Odds ratio</th>' in _section(text, "features")
+
+
+def test_runs_without_the_new_sections_render_as_before(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path / "old")
+
+    def old(fw):
+        for key in ("survival", "heterogeneity", "covariates", "choices", "counts"):
+            fw.pop(key, None)
+        for f in fw["features"]:
+            f.pop("segment_specific", None)
+
+    _edit_framework(run, old)
+    html = build_report(run)
+    for anchor in ("time-to-churn", "segments", "factors", "counts"):
+        assert f'id="{anchor}"' not in html and f'href="#{anchor}"' not in html
+    assert "The framework on one screen" in html

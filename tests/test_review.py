@@ -14,7 +14,8 @@ from milestone_discovery.config import Config, WideConfig
 from milestone_discovery.data import load_dataset
 from milestone_discovery.errors import InsufficientDataError, MilestoneError
 from milestone_discovery.framework import Framework
-from milestone_discovery.review import compare_runs, milestone_lifts, temporal_validation
+from milestone_discovery.review import compare_runs, milestone_lifts
+from milestone_discovery.study import temporal_validation
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +155,67 @@ def test_comparison_displays_escaped_html(base_json, tmp_path):
         write_run(tmp_path / "a", base_json), write_run(tmp_path / "b", b)
     )._repr_html_()
     assert "<b>new</b>" not in html and "&lt;b&gt;new&lt;/b&gt;" in html
+
+
+def test_hazard_ratios_and_segment_flags_are_compared(base_json, tmp_path):
+    assert base_json["survival"]["milestones"] and base_json["heterogeneity"]["features"]
+    same = compare_runs(
+        write_run(tmp_path / "a0", base_json), write_run(tmp_path / "b0", base_json)
+    )
+    hr = same.hazard_ratios.set_index("milestone")
+    assert "mature" in hr.index and not hr["moved_beyond_ci"].any()
+    assert (hr["hazard_ratio_a"] == hr["hazard_ratio_b"]).all()
+    n = len(base_json["survival"]["milestones"])
+    assert f"hazard ratios of churn: {n} milestones in both runs, none moved beyond its CI" in (
+        same.summary()
+    )
+    assert "segment-specific effects: unchanged" in same.summary()
+
+    b = json.loads(json.dumps(base_json))
+    mature = next(m for m in b["survival"]["milestones"] if m["milestone"] == "mature")
+    old_hr = mature["hazard_ratio"]
+    mature["hazard_ratio"], mature["ci"] = 1.5, [1.2, 1.9]  # beyond A's CI
+    flagged = b["heterogeneity"]["features"][0]
+    flagged.update(segment_specific=True, segment="plan", level="pro")
+    cmp = compare_runs(write_run(tmp_path / "a", base_json), write_run(tmp_path / "b", b))
+    row = cmp.hazard_ratios.set_index("milestone").loc["mature"]
+    assert row["moved_beyond_ci"] and row["hazard_ratio_b"] == 1.5 and row["ci_b"] == "1.2-1.9"
+    seg = cmp.segments.set_index("name").loc[flagged["feature"]]
+    assert (seg["where_a"], seg["where_b"], seg["change"]) == (
+        "",
+        "plan = pro",
+        "newly segment-specific",
+    )
+    summary = cmp.summary()
+    assert f"moved beyond the CI: mature {old_hr:.2f} -> 1.50" in summary
+    assert f"newly segment-specific: {flagged['feature']} (plan = pro)" in summary
+    back = compare_runs(tmp_path / "b", tmp_path / "a")
+    assert f"no longer segment-specific: {flagged['feature']} (plan = pro)" in back.summary()
+    assert "1.2-1.9" in cmp._repr_html_()
+
+
+def test_runs_without_survival_or_heterogeneity_compare(base_json, tmp_path):
+    old = {k: v for k, v in base_json.items() if k not in ("survival", "heterogeneity")}
+    old["features"] = [
+        {k: v for k, v in f.items() if k != "segment_specific"} for f in base_json["features"]
+    ]
+    wide = {
+        **base_json,
+        "survival": {"skipped": "a wide table has no dates"},
+        "heterogeneity": {"skipped": "no feature selected"},
+    }
+    cmp = compare_runs(write_run(tmp_path / "old", old), write_run(tmp_path / "wide", wide))
+    assert cmp.hazard_ratios.empty and cmp.segments.empty
+    summary = cmp.summary()
+    assert "hazard ratios of churn: not in A (no such section); not in B (skipped: a wide " in (
+        summary
+    )
+    assert "segment-specific effects: not in A (no such section)" in summary
+    cmp = compare_runs(tmp_path / "old", write_run(tmp_path / "new", base_json))
+    assert cmp.hazard_ratios["hazard_ratio_a"].isna().all()
+    assert cmp.hazard_ratios["hazard_ratio_b"].notna().any()
+    assert "hazard ratios of churn: only in B; not in A (no such section)" in cmp.summary()
+    assert (cmp.segments["change"] == "not tested in A").all()
 
 
 # ----------------------------------------------------------------------------- milestone_lifts

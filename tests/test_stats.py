@@ -170,7 +170,9 @@ def test_mantel_haenszel_alpha_widens_interval():
 
 
 def test_mantel_haenszel_removes_confounding_by_stratum():
-    """A flag that only marks the stratum with high retention has a raw effect but no adjusted one."""
+    """A flag that only marks the stratum with high retention has a raw effect
+    but no adjusted one.
+    """
     rng = np.random.default_rng(11)
     n = 4000
     big = rng.random(n) < 0.5

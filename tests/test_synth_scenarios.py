@@ -35,6 +35,7 @@ NAMES = (
     "small",
     "null",
     "engagement_null",
+    "expansion",
 )
 SHAPES = {"step", "gradual", "none"}
 

@@ -137,7 +137,10 @@ def test_single_outcome_class_is_an_error(value):
     metric = np.arange(50, dtype=float)
     with pytest.raises(
         InsufficientDataError,
-        match=r"retained: a single outcome class among the 25 accounts of the selection half \(50 in all\)",
+        match=(
+            r"retained: a single outcome class among the 25 accounts "
+            r"of the selection half \(50 in all\)"
+        ),
     ):
         scan_thresholds(metric, np.full(50, value), outcome_name="retained")
 
@@ -154,7 +157,10 @@ def test_no_eligible_candidate_is_an_error(metric, kwargs):
     outcome = np.arange(len(metric)) % 2 == 0
     with pytest.raises(
         InsufficientDataError,
-        match=r"logins: no threshold leaves at least \d+% of the 50 accounts \(selection half\) on each side",
+        match=(
+            r"logins: no threshold leaves at least \d+% of the 50 accounts "
+            r"\(selection half\) on each side"
+        ),
     ):
         scan_thresholds(metric, outcome, metric_name="logins", **kwargs)
 
@@ -307,7 +313,9 @@ def test_shape_tells_step_gradual_and_none_apart(seed):
 
 
 def test_shape_of_noise_is_none_at_the_nominal_rate():
-    """Pure noise: "step" or "gradual" is a false finding, which the gatekeeping keeps near alpha."""
+    """Pure noise: "step" or "gradual" is a false finding, which the gatekeeping
+    keeps near alpha.
+    """
     runs, n = 60, 1500
     found = []
     for seed in range(runs):
@@ -343,7 +351,9 @@ def test_a_step_down_is_never_a_step():
 
 
 def test_held_out_lift_is_honest_under_the_null():
-    """Pure noise: the held-out lift's CI excludes 1 about alpha of the time (in-sample it would not)."""
+    """Pure noise: the held-out lift's CI excludes 1 about alpha of the time
+    (in-sample it would not).
+    """
     excluded = 0
     runs = 200
     for r in range(runs):

@@ -1,4 +1,6 @@
-"""Tests of the exact flip-one-flag forest predictions and the expected permutation importance built on them."""
+"""Tests of the exact flip-one-flag forest predictions and the expected
+permutation importance built on them.
+"""
 
 from __future__ import annotations
 
@@ -95,7 +97,9 @@ def test_flag_never_used_by_the_forest_changes_nothing():
 # ----------------------------------------------------------------------------- importance
 @pytest.fixture(scope="module")
 def importance_case():
-    """A fitted forest and held-out rows: flag 0 planted strong, flag 3 planted negative, flag 5 pure noise."""
+    """A fitted forest and held-out rows: flag 0 planted strong, flag 3 planted
+    negative, flag 5 pure noise.
+    """
     X, y = make_data(7, n=3000, n_continuous=1)
     train, test = slice(0, 2000), slice(2000, 3000)
     model = RandomForestClassifier(
@@ -126,7 +130,8 @@ def test_expected_importance_matches_monte_carlo_permutation(importance_case):
     rng = np.random.default_rng(0)
     base_loss = log_loss(y, base, labels=[0, 1])
     for k, j in enumerate(columns):
-        # Monte-Carlo permutation importance: shuffle column j n_repeats times, predict all copies at once
+        # Monte-Carlo permutation importance: shuffle column j n_repeats times,
+        # predict all copies at once
         copies = np.repeat(X[None], n_repeats, axis=0)
         for r in range(n_repeats):
             copies[r, :, j] = rng.permutation(X[:, j])

@@ -18,7 +18,7 @@ from numba import njit, prange
 
 @njit(cache=True, parallel=True)
 def _flip_deltas(left, right, feature, threshold, value1, roots, X, col_of_feature, n_out):
-    """Per row: sum over trees of the leaf value, and of (leaf value with flag k flipped - leaf value)."""
+    """Per row: sum over trees of the leaf value, and of (leaf value with flag k flipped - it)."""
     n = X.shape[0]
     out = np.zeros((n, n_out))
     total = np.zeros(n)

@@ -111,8 +111,7 @@ def _load_config(path: str | None, seed: int | None = None):
 
 # ----------------------------------------------------------------------------- synth
 def _setup_synth(p: argparse.ArgumentParser) -> None:
-    from .synth import scenario_names
-
+    # no import of .synth here: building the parser (and --help) stays free of pandas/numpy
     p.add_argument(
         "--accounts",
         type=int,
@@ -133,7 +132,7 @@ def _setup_synth(p: argparse.ArgumentParser) -> None:
         "--scenario",
         default="default",
         metavar="NAME",
-        help="planted-truth preset: " + ", ".join(scenario_names()) + " (default: default)",
+        help="planted-truth preset (default: default; see --list-scenarios)",
     )
     p.add_argument(
         "--list-scenarios", action="store_true", help="describe the scenario presets and exit"
@@ -162,7 +161,8 @@ def _run_synth(args: argparse.Namespace) -> int:
         out = data.write(args.out, fmt=args.format)
     truth = data.truth
     _say(
-        f"wrote {truth['n_accounts']:,} synthetic accounts (scenario {scenario.name}, seed {args.seed}) to {out}"
+        f"wrote {truth['n_accounts']:,} synthetic accounts "
+        f"(scenario {scenario.name}, seed {args.seed}) to {out}"
     )
     for name, table in (
         ("accounts", data.accounts),
@@ -220,10 +220,11 @@ def _setup_discover(p: argparse.ArgumentParser) -> None:
 
 def _run_discover(args: argparse.Namespace) -> int:
     from .runfolder import check_output_path
-    from .study import discover
 
     check_output_path(args.out, [args.dataset, args.config])  # before reading anything
-    config = _load_config(args.config, args.seed)
+    config = _load_config(args.config, args.seed)  # a wrong setting fails before heavy imports
+    from .study import discover
+
     study = discover(
         args.dataset,
         args.out,
@@ -236,22 +237,28 @@ def _run_discover(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _say(
         f"study of {study.population.n_eligible:,} eligible accounts "
-        f"(retention {study.population.retention_rate:.1%}); {len(study.features.selected)} features selected"
+        f"(retention {study.population.retention_rate:.1%}); "
+        f"{len(study.features.selected)} features selected"
     )
     for cat in fw.maturity["categories"]:
         _say(
-            f"  {cat['name']}: mature with >= {cat.get('min_features')} of {len(cat['features'])} features"
+            f"  {cat['name']}: mature with >= {cat.get('min_features')} "
+            f"of {len(cat['features'])} features"
         )
     _say(
-        f"  mature overall: >= {fw.min_categories} categories ({study.maturity.share_mature:.1%} of accounts)"
+        f"  mature overall: >= {fw.min_categories} categories "
+        f"({study.maturity.share_mature:.1%} of accounts)"
     )
     if fw.activation:
+        first, last = fw.activation["months"]
         _say(
-            f"  activation: >= {fw.activation['threshold']:g} {fw.activation['metric']} in months 0-2"
+            f"  activation: >= {fw.activation['threshold']:g} {fw.activation['metric']} "
+            f"in months {first}-{last}"
         )
     if fw.utilization:
         _say(
-            f"  utilization: >= {fw.utilization['per_seat_threshold']:.4g} {fw.utilization['metric']} per seat per month"
+            f"  utilization: >= {fw.utilization['per_seat_threshold']:.4g} "
+            f"{fw.utilization['metric']} per seat per month"
         )
     if fw.setup and fw.setup.get("steps"):
         _say(f"  setup checklist: {', '.join(fw.setup['steps'])}")
@@ -267,6 +274,12 @@ def _setup_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset folder (or wide table file with --config)")
     p.add_argument("--out", required=True, help="accounts CSV to write")
     p.add_argument("--config", help="study config (TOML): column names, wide-table description")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="score even when the data lack features, setup steps or metrics the framework "
+        "names (they count as not reached; the output says which milestones were not judged)",
+    )
 
 
 def _run_score(args: argparse.Namespace) -> int:
@@ -280,13 +293,16 @@ def _run_score(args: argparse.Namespace) -> int:
         framework = Framework.from_json(args.framework)
     config = _load_config(args.config)
     with _io("read the dataset", args.dataset):
-        dataset = load_dataset(args.dataset, config)
-    accounts = framework.score(dataset, config)
+        # new customers have no outcome yet: a wide table may lack its outcome column
+        dataset = load_dataset(args.dataset, config, outcome_required=False)
+    accounts = framework.score(dataset, config, allow_missing=args.allow_missing)
     out = Path(args.out)
     with _io("write --out", out):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_accounts_csv(accounts, out)
     _say(f"scored {len(accounts):,} accounts with {args.framework}: {out}")
+    for note in [*dataset.notes, *accounts.attrs.get("notes", [])]:
+        _say(f"note: {note}")
     _say(accounts["stage"].value_counts().to_string())
     return 0
 
@@ -312,12 +328,22 @@ def _run_compare(args: argparse.Namespace) -> int:
         _say(cmp.thresholds.to_string(index=False))
         _say("\nretention lift by milestone:")
         _say(cmp.lifts.to_string(index=False))
+        for name, title in (
+            ("hazard_ratios", "hazard ratio of churn by milestone"),
+            ("segments", "segment-specific effects"),
+        ):
+            table = getattr(cmp, name, None)
+            if table is not None and len(table):
+                _say(f"\n{title}:")
+                _say(table.to_string(index=False))
     if args.out:
         out = Path(args.out)
         with _io("write --out", out):
             out.mkdir(parents=True, exist_ok=True)
-            for name in ("features", "thresholds", "lifts"):
-                write_csv(getattr(cmp, name), out / f"compare_{name}.csv")
+            for name in ("features", "thresholds", "lifts", "hazard_ratios", "segments"):
+                table = getattr(cmp, name, None)
+                if table is not None:
+                    write_csv(table, out / f"compare_{name}.csv")
         _say(f"\ntables written to {out}")
     return 0
 
@@ -334,7 +360,8 @@ def _run_report(args: argparse.Namespace) -> int:
     with _io("use", args.run if args.out is None else args.out):
         path = write_report(args.run, args.out)
     _say(
-        f"wrote the report of {args.run} ({path.stat().st_size / 1e6:.1f} MB, self-contained): {path}"
+        f"wrote the report of {args.run} "
+        f"({path.stat().st_size / 1e6:.1f} MB, self-contained): {path}"
     )
     return 0
 

@@ -16,7 +16,11 @@ unknown keys are an error (a typo must not silently fall back to a default)::
     min_prevalence = 0.05
 
 A wide table (one row per account, one flag column per feature) is described
-in a ``[wide]`` section; see :class:`WideConfig`.
+in a ``[wide]`` section; see :class:`WideConfig`. An ``events`` table is mapped
+to features, monthly metrics and setup steps by ``[events]`` (see
+:class:`EventsConfig`), and any input table may be a SQL query run on the files
+of the dataset folder (``[tables.events] query = "select ..."``, see
+:func:`check_tables`; engine settings in ``[engine]``).
 
 Validation is declarative: each section class has a ``_constraints`` table
 (key -> list of allowed kinds of value, in the spirit of scikit-learn's
@@ -55,15 +59,21 @@ else:  # pragma: no cover
 #: Standard column names of each table of the input contract: required, optional.
 TABLE_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "accounts": (
-        ("account_id", "signup_date", "seats", "company_size"),
-        ("plan", "churn_date", "expansion"),
+        ("account_id", "signup_date"),
+        ("seats", "company_size", "plan", "churn_date", "expansion"),
     ),
     "feature_usage": (("account_id", "feature", "first_used_at"), ("uses",)),
     "feature_catalog": (("feature", "category"), ("description", "hypothesis")),
     "activity": (("account_id", "month"), ()),
     "setup_steps": (("account_id", "step", "completed_at"), ()),
+    "events": (("account_id", "event", "timestamp"), ("user_id", "count")),
 }
+#: ``feature_usage`` may be replaced by ``events`` (see :class:`EventsConfig`).
 REQUIRED_TABLES = ("accounts", "feature_usage")
+#: Standard columns that one user column may fill together (``company_size = "seats"``).
+SHARED_ROLES: dict[str, frozenset[str]] = {"accounts": frozenset({"seats", "company_size"})}
+#: Tables derived from ``events``: a dataset gives either these or ``events``.
+EVENT_TABLES = ("feature_usage", "activity", "setup_steps")
 
 #: Days per month used to compare month windows with day windows.
 DAYS_PER_MONTH = 30
@@ -592,6 +602,14 @@ class FeatureConfig(_Section):
         Held-out rows explained with SHAP (0 to skip SHAP).
     permutation_max_rows : int
         Held-out rows per split used for importance (a fixed random subset beyond it).
+    adjust_for_early_activity : bool
+        Also adjust for early engagement: ``log1p`` of the activation metric
+        over the activation months joins the model's covariates and the
+        adjusted odds ratios' strata (tertiles). Accounts that engage more
+        both adopt more features and stay longer, so without it a feature
+        can be selected for going with engagement; with it, a feature whose
+        effect runs *through* early activity loses that part. Needs an
+        ``activity`` table.
     """
 
     _section: ClassVar[str] = "features"
@@ -607,6 +625,7 @@ class FeatureConfig(_Section):
         "multiplicity": [Options({"fdr_bh", "holm"})],
         "min_effect_or": [Interval(float, 1, None, closed="neither")],
         "power": _share("neither"),
+        "adjust_for_early_activity": [Boolean()],
         "n_estimators": _positive_int(),
         "max_depth": [Interval(int, 1, None), None],
         "min_samples_leaf": _positive_int(),
@@ -627,6 +646,7 @@ class FeatureConfig(_Section):
     multiplicity: str = "fdr_bh"
     min_effect_or: float = 1.5
     power: float = 0.8
+    adjust_for_early_activity: bool = False
     n_estimators: int = 200
     max_depth: int | None = 10
     min_samples_leaf: int = 20
@@ -768,6 +788,82 @@ class JourneyConfig(_Section):
             )
 
 
+@dataclass
+class ExpansionConfig(_Section):
+    """Expansion as a second outcome (when ``accounts.expansion`` exists).
+
+    Attributes
+    ----------
+    enabled : bool
+        Run the feature stage for expansion among the retained accounts.
+    n_repeats : int
+        Cross-fitting repeats of its importance model (fewer than the
+        retention stage's ``[features] n_repeats`` by default, for runtime).
+    min_expanding : int
+        Fewest expanding and non-expanding retained accounts needed; with
+        fewer the stage is skipped and the framework says why.
+    """
+
+    _section: ClassVar[str] = "expansion"
+    _constraints: ClassVar[dict[str, list]] = {
+        "enabled": [Boolean()],
+        "n_repeats": _positive_int(),
+        "min_expanding": _positive_int(),
+    }
+
+    enabled: bool = True
+    n_repeats: int = 1
+    min_expanding: int = 50
+
+
+_DAYS_LIST = "a list of increasing integers >= 1 (days)"
+
+
+@dataclass
+class SensitivityConfig(_Section):
+    """Re-running the feature stage at other observation windows and horizons (opt-in).
+
+    Attributes
+    ----------
+    enabled : bool
+        Run it. Off by default: each setting costs about a quarter of the
+        feature stage (fewer repeats, no SHAP), the six default settings
+        together more than the feature stage itself.
+    observation_days, horizon_days : list of int
+        Windows and horizons combined (pairs with a window longer than the
+        horizon are left out).
+    n_repeats : int
+        Cross-fitting repeats of the re-runs.
+    stable_share : float
+        A feature selected in at least this share of the settings is stable;
+        selected in fewer (but some), it depends on the window. Half by
+        default: with re-runs at 80% power, a feature that matters in every
+        setting still misses some of them.
+    """
+
+    _section: ClassVar[str] = "sensitivity"
+    _constraints: ClassVar[dict[str, list]] = {
+        "enabled": [Boolean()],
+        "observation_days": [
+            ListOf(Interval(int, 1, None), min_len=1, increasing=True, what=_DAYS_LIST)
+        ],
+        "horizon_days": [
+            ListOf(Interval(int, 1, None), min_len=1, increasing=True, what=_DAYS_LIST)
+        ],
+        "n_repeats": _positive_int(),
+        "stable_share": _share("right"),
+    }
+
+    enabled: bool = False
+    observation_days: list[int] = field(default_factory=lambda: [90, 180, 270])
+    horizon_days: list[int] = field(default_factory=lambda: [365, 540])
+    n_repeats: int = 1
+    stable_share: float = 0.5
+
+
+#: The default ``[wide] churned_values``: any yes/no spelling of the outcome is read.
+DEFAULT_CHURNED_VALUES = ("1", "yes", "true")
+
 _NAMES = 'a list of column names in quotes, each listed once (e.g. ["Chat", "Backup"])'
 _VALUES = 'a list of values in quotes (e.g. ["Yes"])'
 
@@ -778,74 +874,136 @@ class WideConfig(_Section):
 
     Attributes
     ----------
-    id : str
-        Account id column.
+    id : str or None
+        Account id column; ``None`` (the default): ``account_id`` when the
+        table has it, else the row number (1 = first data row).
     outcome : str
-        Outcome column; ``churned_values`` say which of its values mean churned
-        (everything else means retained).
+        Outcome column. With the default ``churned_values`` it must read as
+        yes/no (``1``/``0``, ``1.0``/``0.0``, ``true``/``false``, ``yes``/``no``,
+        any case): yes means churned.
+    churned_values : list of str
+        Values of the outcome that mean churned (case-insensitive; ``"1"``
+        also matches ``1.0``); when set, every other value but one (retained)
+        is an error, unless listed in ``exclude_values``.
+    exclude_values : list of str
+        Outcome values that mean neither stayed nor churned (e.g. ``"Joined"``:
+        too new to judge): their rows are left out of the study and counted
+        by value among the exclusions.
     flags : list of str
         Feature columns holding yes/no values.
+    counts : list of str
+        Numeric feature columns (counts, scores): each becomes the flag
+        ``"column>=t"``, ``t`` chosen from the data by the threshold scan of
+        every milestone (chosen on one half, judged on the other, ``shape``).
     expand : list of str
-        Multi-level columns turned into one flag per level (``"Column=level"``).
+        Multi-level columns: each level is one *choice* (``"Column=level"``).
+        Choices are alternatives, not milestones: they are analysed like
+        covariates ("which choice retains better"), adjusted for, and never
+        proposed as a next step or counted toward maturity, unless listed in
+        ``addons``.
+    addons : list of str
+        Levels of expanded columns, as ``"Column=level"``, that are add-ons
+        the account can adopt (e.g. a paid option): they are features like
+        ``flags``, proposed as a next step only to accounts on a
+        ``skip_levels`` level of that column, never to accounts on another level.
     skip_levels : list of str
         Levels of expanded columns that mean "does not use it" (e.g. ``"No"``):
         not using something is not a milestone, so no flag is made for them.
     true_values, false_values : list of str
-        Extra spellings of yes and no (``"No internet service"`` etc.).
+        Extra spellings of yes and no (``"No internet service"`` etc.); ``""``
+        matches blank cells.
+    missing : str
+        Blank flag cells: ``"error"`` (the default: an error naming the rows)
+        or ``"false"`` ("not used"; blank counts read as 0, blank levels as no
+        level), counted in the dataset's notes.
     plan, size, seats : str or None
-        Optional segment and size columns used as covariates.
+        Optional segment and size columns used as covariates. ``size`` holds
+        employees or text bands (``"10-50"``, ``"1000+"``, ordered by their
+        lower bound); ``size`` and ``seats`` may name the same column.
+    covariates : list of str
+        Other account attributes (e.g. a contract type) adjusted for and
+        reported with their own retention table, like ``plan``.
     catalog : dict
-        Optional feature -> category mapping (the product managers' grouping).
+        Optional feature -> category mapping (the product managers' grouping);
+        a ``counts`` column's name stands for its flag.
     """
 
     _section: ClassVar[str] = "wide"
     _constraints: ClassVar[dict[str, list]] = {
-        "id": [Text()],
+        "id": [Text(), None],
         "outcome": [Text()],
         "churned_values": [ListOf(Text(blank=True), min_len=1, what=_VALUES + ", at least one")],
+        "exclude_values": [ListOf(Text(blank=True), unique=True, what=_VALUES)],
         "flags": [ListOf(Text(), unique=True, what=_NAMES)],
+        "counts": [ListOf(Text(), unique=True, what=_NAMES)],
         "expand": [ListOf(Text(), unique=True, what=_NAMES)],
+        "addons": [
+            ListOf(
+                Text(),
+                unique=True,
+                what='a list of "Column=level" texts, each listed once (e.g. ["Support=Premium"])',
+            )
+        ],
         "skip_levels": [ListOf(Text(blank=True), what=_VALUES)],
         "true_values": [ListOf(Text(blank=True), what=_VALUES)],
         "false_values": [ListOf(Text(blank=True), what=_VALUES)],
+        "missing": [Options({"error", "false"})],
         "plan": [Text(), None],
         "size": [Text(), None],
         "seats": [Text(), None],
+        "covariates": [ListOf(Text(), unique=True, what=_NAMES)],
         "catalog": [
             TableOf(Text(), Text(), what='a table of feature = "category" pairs (texts in quotes)')
         ],
     }
 
-    id: str = "account_id"
+    id: str | None = None
     outcome: str = "churned"
-    churned_values: list[str] = field(default_factory=lambda: ["1", "yes", "true"])
+    churned_values: list[str] = field(default_factory=lambda: list(DEFAULT_CHURNED_VALUES))
+    exclude_values: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    counts: list[str] = field(default_factory=list)
     expand: list[str] = field(default_factory=list)
+    addons: list[str] = field(default_factory=list)
     skip_levels: list[str] = field(default_factory=list)
     true_values: list[str] = field(default_factory=list)
     false_values: list[str] = field(default_factory=list)
+    missing: str = "error"
     plan: str | None = None
     size: str | None = None
     seats: str | None = None
+    covariates: list[str] = field(default_factory=list)
     catalog: dict[str, str] = field(default_factory=dict)
 
     def _check_relations(self, source: str) -> None:
-        if not self.flags and not self.expand:
+        if not self.flags and not self.expand and not self.counts:
             raise ConfigError(
-                f"{source} [wide]: list the feature columns in 'flags' (and/or 'expand')"
+                f"{source} [wide]: list the feature columns in 'flags' (and/or 'counts', 'expand')"
             )
-        both = sorted(set(self.flags) & set(self.expand))
-        if both:
-            raise self._fail(
-                source, "expand", f"must not repeat columns listed in flags: {show(both)}"
-            )
-        if self.id == self.outcome:
+        # each column has one role, except size and seats (one column may be both)
+        roles = {
+            "flags": self.flags,
+            "counts": self.counts,
+            "expand": self.expand,
+            "covariates": self.covariates,
+        }
+        seen: dict[str, str] = {}
+        for key, names in roles.items():
+            both = sorted(c for c in names if c in seen)
+            if both:
+                raise self._fail(
+                    source, key, f"must not repeat columns listed in {seen[both[0]]}: {show(both)}"
+                )
+            seen.update({c: key for c in names})
+        if self.plan is not None and self.plan in seen:
+            raise self._fail(source, "plan", f"must not be listed in {seen[self.plan]} too")
+        if self.id is not None and self.id == self.outcome:
             raise self._fail(source, "outcome", "must be another column than id")
-        features = {"flags": self.flags, "expand": self.expand}
         covariates = {"plan": self.plan, "size": self.size, "seats": self.seats}
         for key in ("id", "outcome"):
-            column = getattr(self, key)
-            for other, names in features.items():
+            # without an id, "account_id" is the id when the table has it
+            column = getattr(self, key) or "account_id"
+            for other, names in roles.items():
                 if column in names:
                     raise self._fail(
                         source, other, f"must not list the {key} column {show(column)}"
@@ -853,6 +1011,21 @@ class WideConfig(_Section):
             for other, name in covariates.items():
                 if name == column:
                     raise self._fail(source, other, f"must be another column than {key}")
+        churned = {v.strip().lower() for v in self.churned_values}
+        both = sorted(v for v in self.exclude_values if v.strip().lower() in churned)
+        if both:
+            raise self._fail(
+                source, "exclude_values", f"must not repeat values of churned_values: {show(both)}"
+            )
+        for item in self.addons:
+            column, sep, level = item.partition("=")
+            if not sep or column not in self.expand or not level:
+                raise self._fail(
+                    source,
+                    "addons",
+                    f'item {show(item)} must be "Column=level" with Column one of the '
+                    f"expand columns {show(self.expand)}",
+                )
 
 
 # ----------------------------------------------------------------------------- columns
@@ -876,7 +1049,9 @@ def check_columns(columns: Any, source: str = "config") -> dict[str, dict[str, s
     milestone_discovery.errors.ConfigError
         For an unknown table or standard name, a name that is not a non-empty
         string, two standard columns renamed to one name, or a rename to the
-        name of another standard column that keeps its name.
+        name of another standard column that keeps its name. Only the roles of
+        :data:`SHARED_ROLES` may share a column (``company_size = "seats"``:
+        the seat count is also the size covariate).
     """
     if not isinstance(columns, dict):
         raise ConfigError(f"{source} [columns]: expected sub-tables such as [columns.accounts]")
@@ -903,7 +1078,7 @@ def check_columns(columns: Any, source: str = "config") -> dict[str, dict[str, s
         for std, name in effective.items():
             by_name.setdefault(name, []).append(std)
         for name, stds in by_name.items():
-            if len(stds) < 2:
+            if len(stds) < 2 or set(stds) <= SHARED_ROLES.get(table, frozenset()):
                 continue
             renamed = [s for s in stds if s in mapping and mapping[s] != s]
             kept = [s for s in stds if s not in renamed]
@@ -995,12 +1170,163 @@ class DataConfig(_Section):
     missing_counts: str = "error"
 
 
+@dataclass
+class EventsConfig(_Section):
+    """How an ``events`` table (one row per event) becomes the per-account tables.
+
+    Attributes
+    ----------
+    features : "*" or list of str
+        Event names that are features (``feature_usage``: first use and
+        number of uses per account). ``"*"``: every event that is neither a
+        metric event nor a setup step. Events of a list that never occur are
+        an error; events named by no key are ignored and counted in the notes.
+    setup_prefix : str or None
+        Events named ``<setup_prefix><step>`` are setup steps (``setup_steps``:
+        first completion per account); ``None``: no setup steps.
+    metrics : dict of str to list of str
+        Monthly activity metrics (``activity``): each metric is the number of
+        its events (the sum of ``count``) per account and calendar month, e.g.
+        ``conversations = ["conversation_started"]``.
+    """
+
+    _section: ClassVar[str] = "events"
+    _constraints: ClassVar[dict[str, list]] = {
+        "features": [
+            Options({"*"}),
+            ListOf(
+                Text(),
+                min_len=1,
+                unique=True,
+                what='a list of event names in quotes, each listed once (e.g. ["inbox"])',
+            ),
+        ],
+        "setup_prefix": [Text(), None],
+        "metrics": [
+            TableOf(
+                Text(),
+                ListOf(Text(), min_len=1, unique=True),
+                what='a table of metric = ["event", ...] pairs (at least one event name each)',
+            )
+        ],
+    }
+
+    features: str | list[str] = "*"
+    setup_prefix: str | None = "setup:"
+    metrics: dict[str, list[str]] = field(default_factory=dict)
+
+    def _check_relations(self, source: str) -> None:
+        for name in self.metrics:
+            if name in ("account_id", "month"):
+                raise self._fail(
+                    source,
+                    "metrics",
+                    f"{show(name)} is a column of the activity table, not a metric",
+                )
+        prefix = self.setup_prefix
+        if prefix is None:
+            return
+        for name, events in self.metrics.items():
+            setup = [e for e in events if e.startswith(prefix)]
+            if setup:
+                raise self._fail(
+                    source,
+                    "metrics",
+                    f"metric {show(name)} counts {show(setup[0])}, a setup step "
+                    f"(setup_prefix = {show(prefix)}); rename the prefix or the event",
+                )
+        if isinstance(self.features, list):
+            setup = [e for e in self.features if e.startswith(prefix)]
+            if setup:
+                raise self._fail(
+                    source,
+                    "features",
+                    f"lists {show(setup[0])}, a setup step (setup_prefix = {show(prefix)})",
+                )
+
+    @property
+    def metric_events(self) -> list[str]:
+        """Every event name counted by a metric, sorted."""
+        return sorted({e for events in self.metrics.values() for e in events})
+
+
+@dataclass
+class EngineConfig(_Section):
+    """Settings of the query engine (DuckDB) that reads events and query tables.
+
+    Attributes
+    ----------
+    memory_limit : str or None
+        Most memory the engine may use, e.g. ``"4GB"``; beyond it, it spills
+        to ``temp_directory``. ``None``: DuckDB's default (80% of the RAM).
+    temp_directory : str or None
+        Where the engine spills; ``None``: a fresh temporary folder, removed
+        afterwards.
+    threads : int or None
+        Threads the engine uses; ``None``: one per core.
+    """
+
+    _section: ClassVar[str] = "engine"
+    _constraints: ClassVar[dict[str, list]] = {
+        "memory_limit": [Text(), None],
+        "temp_directory": [Text(), None],
+        "threads": [Interval(int, 1, None), None],
+    }
+
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    threads: int | None = None
+
+
+def check_tables(tables: Any, source: str = "config") -> dict[str, dict[str, str]]:
+    """Check the ``[tables.<table>]`` sections: input tables given as SQL queries.
+
+    Parameters
+    ----------
+    tables : dict
+        ``{table: {"query": "select ..."}}``.
+    source : str, default "config"
+        Name of the config (file) used at the start of messages.
+
+    Returns
+    -------
+    dict
+        A copy of ``tables``.
+
+    Raises
+    ------
+    milestone_discovery.errors.ConfigError
+        For an unknown table, a key other than ``query``, or an empty query.
+    """
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{source} [tables]: expected sub-tables such as [tables.events]")
+    out: dict[str, dict[str, str]] = {}
+    for table, spec in tables.items():
+        where = f"{source} [tables.{table}]"
+        if table not in TABLE_COLUMNS:
+            raise ConfigError(f"{where}: unknown table; known tables: {sorted(TABLE_COLUMNS)}")
+        if not isinstance(spec, dict):
+            raise ConfigError(f'{where}: expected query = "select ..."')
+        unknown = sorted(set(spec) - {"query"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: ['query']")
+        if "query" not in spec:
+            raise ConfigError(f'{where}: missing key query = "select ..."')
+        query = check_value([Text()], spec["query"], f"{where} query")
+        out[table] = {"query": query}
+    return out
+
+
 _SECTIONS: dict[str, type] = {
     "study": StudyConfig,
     "data": DataConfig,
+    "events": EventsConfig,
+    "engine": EngineConfig,
     "features": FeatureConfig,
     "maturity": MaturityConfig,
     "journey": JourneyConfig,
+    "expansion": ExpansionConfig,
+    "sensitivity": SensitivityConfig,
     "wide": WideConfig,
 }
 
@@ -1025,9 +1351,14 @@ class Config:
     study: StudyConfig = field(default_factory=StudyConfig)
     columns: dict[str, dict[str, str]] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    tables: dict[str, dict[str, str]] = field(default_factory=dict)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     maturity: MaturityConfig = field(default_factory=MaturityConfig)
     journey: JourneyConfig = field(default_factory=JourneyConfig)
+    expansion: ExpansionConfig = field(default_factory=ExpansionConfig)
+    sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
     wide: WideConfig | None = None
 
     def __post_init__(self) -> None:
@@ -1068,6 +1399,8 @@ class Config:
                 continue
             if name == "columns":
                 kwargs[name] = check_columns(value, source)
+            elif name == "tables":
+                kwargs[name] = check_tables(value, source)
             else:
                 kwargs[name] = _section_from_dict(_SECTIONS[name], value, source)
         config = cls(**kwargs)
@@ -1118,6 +1451,7 @@ class Config:
                 )
             section.validate(source)
         self.columns = check_columns(self.columns, source)
+        self.tables = check_tables(self.tables, source)
 
     def validate(self, source: str = "config") -> None:
         """Check every value, each section's rules and that the windows fit inside each other.

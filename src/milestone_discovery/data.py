@@ -21,12 +21,16 @@ import html
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .config import REQUIRED_TABLES, TABLE_COLUMNS, Config
+from .config import EVENT_TABLES, REQUIRED_TABLES, SHARED_ROLES, TABLE_COLUMNS, Config
 from .errors import ConfigError, DataValidationError, MilestoneError, Problem
+
+if TYPE_CHECKING:
+    from .wide import WideInfo
 
 __all__ = [
     "FALSE_VALUES",
@@ -35,6 +39,7 @@ __all__ = [
     "load_dataset",
     "offending_rows",
     "read_table",
+    "size_band_lower_bounds",
 ]
 
 _INT_COLUMNS = {"accounts": ("seats", "company_size", "expansion"), "feature_usage": ("uses",)}
@@ -49,6 +54,7 @@ _BEHAVIOUR_DATES = (
     ("feature_usage", "first_used_at"),
     ("activity", "month"),
     ("setup_steps", "completed_at"),
+    ("events", "timestamp"),  # each account's latest event (see events.EventTables.last_seen)
 )
 _NULLABLE = {
     ("accounts", "churn_date"),
@@ -80,8 +86,10 @@ class Dataset:
     ----------
     accounts : pandas.DataFrame
         One row per account: ``account_id`` (str), ``signup_date``,
-        ``churn_date`` (NaT while a customer), ``seats``, ``company_size``,
-        ``plan`` ("unknown" when absent).
+        ``churn_date`` (NaT while a customer), ``seats`` and ``company_size``
+        (NaN when absent; ``company_size`` holds text when given as bands
+        such as ``"10-50"``, see :func:`size_band_lower_bounds`), ``plan``
+        ("unknown" when absent).
     feature_usage : pandas.DataFrame
         One row per account and feature ever used: ``account_id``, ``feature``,
         ``first_used_at``, ``uses``.
@@ -105,6 +113,14 @@ class Dataset:
     as_of_source : str
         Where ``as_of`` came from, e.g. ``"set in the config ([study] as_of)"``
         or ``"latest date of observed behaviour (feature_usage.first_used_at)"``.
+    wide : WideInfo or None
+        Wide datasets only: choices, add-ons, covariate and count columns and
+        the rows left out by outcome value (see :class:`~milestone_discovery.wide.WideInfo`).
+    events : dict or None
+        When ``feature_usage``, ``activity`` and ``setup_steps`` were derived
+        from an ``events`` table: its summary (``rows``, ``columns``,
+        ``first_date``, ``last_date``, ``accounts``, ``per_account``, ...; see
+        :func:`milestone_discovery.events.derive_tables`).
     """
 
     accounts: pd.DataFrame
@@ -119,6 +135,8 @@ class Dataset:
     source: str = ""
     notes: list[str] = field(default_factory=list)
     as_of_source: str = ""
+    wide: WideInfo | None = None
+    events: dict | None = None
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -155,6 +173,7 @@ class Dataset:
             source=self.source,
             notes=list(self.notes),
             as_of_source=self.as_of_source,
+            events=self.events,
         )
         for name in ("feature_usage", "activity", "setup_steps"):
             table = getattr(self, name)
@@ -162,12 +181,25 @@ class Dataset:
                 setattr(out, name, table[table["account_id"].isin(keep)].reset_index(drop=True))
         if self.flags is not None:
             out.flags = self.flags.loc[self.flags.index.isin(keep)]
-            out.churned = self.churned.loc[self.churned.index.isin(keep)]
+            if self.churned is not None:
+                out.churned = self.churned.loc[self.churned.index.isin(keep)]
+        if self.wide is not None:
+            out.wide = self.wide.subset(keep)
         return out
 
     def summary(self) -> pd.DataFrame:
-        """Rows, columns and date range of every table."""
+        """Rows, columns and date range of every table (and of the events they come from)."""
         rows = []
+        if self.events is not None:
+            rows.append(
+                {
+                    "table": "events",
+                    "rows": self.events["rows"],
+                    "columns": self.events["columns"],
+                    "first_date": self.events["first_date"],
+                    "last_date": self.events["last_date"],
+                }
+            )
         for name, table in self.tables.items():
             dates = [c for c in _DATE_COLUMNS.get(name, ()) if c in table.columns]
             lo = min((table[c].min() for c in dates if table[c].notna().any()), default=pd.NaT)
@@ -186,7 +218,7 @@ class Dataset:
                 {
                     "table": "flags (wide)",
                     "rows": len(self.flags),
-                    "columns": f"{self.flags.shape[1]} features",
+                    "columns": _wide_columns(self),
                     "first_date": None,
                     "last_date": None,
                 }
@@ -202,6 +234,19 @@ class Dataset:
             f"{self.summary().to_html(index=False, escape=True)}"
             f"{'<ul>' + notes + '</ul>' if notes else ''}</div>"
         )
+
+
+def _wide_columns(ds: Dataset) -> str:
+    """What a wide table's flags are: features, choice levels, count columns."""
+    if ds.wide is None:
+        return f"{ds.flags.shape[1]} features"
+    choices = len(ds.wide.choice_levels)
+    parts = [f"{ds.flags.shape[1] - choices} features"]
+    if choices:
+        parts.append(f"{choices} choice levels (not features)")
+    if ds.wide.counts.shape[1]:
+        parts.append(f"{ds.wide.counts.shape[1]} count columns")
+    return ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -436,6 +481,10 @@ def _table_files(folder: Path, names) -> tuple[dict, list[Problem], dict, list[s
             by_table.setdefault(stem, []).append(file)
         else:
             others.append(file)
+    if "events" in names:  # events may also be a folder of Parquet files (hive-partitioned)
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            if sub.name.lower() == "events":
+                by_table.setdefault("events", []).append(sub)
     problems: list[Problem] = []
     found: dict[str, Path] = {}
     for name, files in by_table.items():
@@ -474,7 +523,9 @@ def _table_files(folder: Path, names) -> tuple[dict, list[Problem], dict, list[s
 
 
 # ----------------------------------------------------------------------------- loading
-def load_dataset(path: str | Path, config: Config | None = None) -> Dataset:
+def load_dataset(
+    path: str | Path, config: Config | None = None, *, outcome_required: bool = True
+) -> Dataset:
     """Load and validate a dataset.
 
     Parameters
@@ -485,13 +536,21 @@ def load_dataset(path: str | Path, config: Config | None = None) -> Dataset:
         or a single CSV/Parquet wide table when ``config.wide`` is set. Table
         file names are matched case-insensitively (``Activity.csv`` is
         ``activity``); a missing table with a similarly named file
-        (``feature_catalogue.csv``) is an error.
+        (``feature_catalogue.csv``) is an error. Instead of ``feature_usage``,
+        ``activity`` and ``setup_steps`` the folder may hold ``events``
+        (``events.csv``, ``events.parquet`` or a folder ``events/`` of Parquet
+        files), reduced to those tables by :mod:`milestone_discovery.events`
+        as the ``[events]`` config says; any table may instead be a
+        ``[tables.NAME] query`` (:mod:`milestone_discovery.queries`).
     config : Config, optional
         Column names, ``as_of``, the wide-table description and the optional
         ``[data]`` settings ``timezone`` (default ``"UTC"``: time-zone-aware
         timestamps are converted to it before taking the date) and
         ``missing_counts`` (``"error"``, the default, or ``"zero"``: blank
         activity counts read as 0 and counted in the notes).
+    outcome_required : bool, default True
+        ``False`` to score new customers with a saved framework: a wide table
+        may then lack its outcome column (a folder dataset never needs one).
 
     Returns
     -------
@@ -516,7 +575,7 @@ def load_dataset(path: str | Path, config: Config | None = None) -> Dataset:
             )
         from .wide import load_wide
 
-        return load_wide(path, config)
+        return load_wide(path, config, outcome_required=outcome_required)
     if config.wide is not None:
         raise ConfigError(
             f"config has a [wide] section but {path} is a folder; pass the table file"
@@ -560,48 +619,110 @@ def _read_options(config: Config) -> _ReadOptions:
 def _load_folder(folder: Path, config: Config) -> Dataset:
     options = _read_options(config)
     notes: list[str] = []
+    queries = {name: spec["query"] for name, spec in config.tables.items()}
     files, problems, hints, file_notes = _table_files(folder, TABLE_COLUMNS)
-    notes += file_notes
+    notes += _query_file_notes(file_notes, files, queries)
+    problems = [p for p in problems if p.table not in queries]
+    for name in queries:
+        files.pop(name, None)
+    given = set(files) | set(queries)
+    if "events" in given:
+        both = [n for n in EVENT_TABLES if n in given]
+        if both:
+            problems.append(
+                Problem(
+                    "events",
+                    None,
+                    f"both events and {', '.join(both)} are given: events replaces "
+                    "feature_usage, activity and setup_steps; keep one or the other",
+                )
+            )
     for name in TABLE_COLUMNS:
-        if name in files:
+        if name in given:
             continue
         required = "required table missing: " if name in REQUIRED_TABLES else ""
+        if name == "feature_usage" and "events" in given:
+            required = ""
+        alternative = " (or events)" if name == "feature_usage" else ""
         if name in hints:
             problems.append(
                 Problem(
                     name,
                     None,
-                    f"{required}no {name}.csv or {name}.parquet in {folder}, but "
+                    f"{required}no {name}.csv or {name}.parquet{alternative} in {folder}, but "
                     + "; ".join(hints[name]),
                 )
             )
         elif required:
             problems.append(
-                Problem(name, None, f"{required}no {name}.csv or {name}.parquet in {folder}")
+                Problem(
+                    name,
+                    None,
+                    f"{required}no {name}.csv or {name}.parquet{alternative} in {folder}",
+                )
             )
     if problems:
         raise DataValidationError(problems)
 
-    raw: dict[str, pd.DataFrame] = {}
-    for name in TABLE_COLUMNS:
-        if name in files:
+    import contextlib
+
+    engine = contextlib.nullcontext()
+    if queries or "events" in given:
+        from .queries import connect
+
+        engine = connect(folder, config)
+    with engine as con:
+        raw: dict[str, pd.DataFrame] = {}
+        for name in TABLE_COLUMNS:
+            if name == "events":
+                continue
             try:
-                raw[name] = read_table(files[name], name)
+                if name in queries:
+                    from .queries import read_query
+
+                    raw[name] = read_query(con, name, queries[name])
+                elif name in files:
+                    raw[name] = read_table(files[name], name)
             except DataValidationError as exc:  # report every unreadable file at once
                 problems += exc.problems
-    if problems:
-        raise DataValidationError(problems)
+        source = None
+        if "events" in given:
+            try:
+                source = _event_source(files.get("events"), queries.get("events"))
+            except DataValidationError as exc:
+                problems += exc.problems
+        if problems:
+            raise DataValidationError(problems)
 
-    tables: dict[str, pd.DataFrame] = {}
-    for name, frame in raw.items():
-        table, found = _typed_table(name, frame, config, options, notes)
-        problems += found
-        if table is not None:
-            tables[name] = table
-    if problems:  # cross-table rules need clean tables
-        raise DataValidationError(problems)
+        tables: dict[str, pd.DataFrame] = {}
+        for name, frame in raw.items():
+            table, found = _typed_table(name, frame, config, options, notes)
+            problems += _as_query_problems(name, found) if name in queries else found
+            if table is not None:
+                tables[name] = table
+        derived = None
+        if source is not None:
+            from .events import EventReadError, derive_tables
 
-    problems += _cross_table_problems(tables)
+            try:
+                derived = derive_tables(
+                    con, source, tables.get("accounts"), config, today=options.today
+                )
+            except DataValidationError as exc:
+                problems += exc.problems
+            except EventReadError as exc:
+                problems += _events_unreadable(exc).problems
+        if problems:  # cross-table rules need clean tables
+            raise DataValidationError(problems)
+    if derived is not None:
+        tables["feature_usage"] = derived.feature_usage
+        tables["events"] = derived.last_seen
+        for name in ("activity", "setup_steps"):
+            if getattr(derived, name) is not None:
+                tables[name] = getattr(derived, name)
+        notes += derived.notes
+
+    problems += _cross_table_problems(tables, EVENT_TABLES if derived is not None else ())
     if problems:
         raise DataValidationError(problems)
 
@@ -622,9 +743,100 @@ def _load_folder(folder: Path, config: Config) -> Dataset:
         source=str(folder),
         notes=notes,
         as_of_source=source,
+        events=None if derived is None else derived.summary,
     )
     _apply_as_of_and_churn(dataset)
     return dataset
+
+
+def _event_source(path: Path | None, query: str | None):
+    """The :class:`~milestone_discovery.events.EventSource` of a file, a Parquet folder or a query.
+
+    Raises
+    ------
+    DataValidationError
+        When the file cannot be read (empty, not CSV text, ...) or the folder
+        holds no Parquet file.
+    """
+    from .events import EventSource
+
+    if query is not None:
+        return EventSource("query", query=query)
+    if path.is_dir():
+        if not any(path.rglob("*.parquet")):
+            raise DataValidationError(
+                [Problem("events", None, f"the folder {path.name}/ holds no .parquet file")]
+            )
+        return EventSource("folder", path=path)
+    parquet = path.suffix.lower() == ".parquet"
+    with path.open("rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if not head:
+        raise _unreadable("events", path, "the file is empty (0 bytes)")
+    what = _looks_like(head, "parquet" if parquet else "csv")
+    if what:
+        raise _unreadable("events", path, f"this looks like {what}")
+    if parquet:
+        return EventSource("parquet", path=path)
+    import csv
+
+    text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    delimiter = _delimiter(text)
+    header = next(csv.reader(text.splitlines()[:1], delimiter=delimiter), [])
+    return EventSource("csv", path=path, delimiter=delimiter, header=tuple(header))
+
+
+def _events_unreadable(error) -> DataValidationError:
+    """The cause of an :class:`~milestone_discovery.events.EventReadError`, in plain words."""
+    source = error.source
+    reason = None
+    if source.kind == "csv":
+        non_utf8 = _first_non_utf8(source.path)
+        if non_utf8:
+            reason = f"not UTF-8: {non_utf8} (Latin-1 or Windows-1252? save the file as UTF-8)"
+        else:
+            reason = _first_ragged_line(source.path, source.delimiter)
+    reason = reason or _shorten(str(error.cause).splitlines()[0], 200)
+    return _unreadable("events", source.path, reason)
+
+
+def _query_file_notes(notes: list[str], files: dict, queries: dict[str, str]) -> list[str]:
+    """The notes on files not read, saying which files the ``[tables]`` queries read instead."""
+    if not queries:
+        return notes
+
+    def reader(file_name: str) -> str | None:
+        return next((n for n, q in queries.items() if file_name.lower() in q.lower()), None)
+
+    out = []
+    for note in notes:
+        match = re.match(r"file (.+?) ignored: ", note)
+        table = reader(match.group(1)) if match else None
+        out.append(
+            note if table is None else f"file {match.group(1)} read by the [tables.{table}] query"
+        )
+    for name, path in files.items():
+        if name in queries:
+            table = reader(path.name)
+            out.append(
+                f"file {path.name} read by the [tables.{table}] query"
+                if table
+                else f"file {path.name} ignored: table '{name}' is given by the [tables.{name}] query"
+            )
+    return out
+
+
+def _as_query_problems(name: str, problems: list[Problem]) -> list[Problem]:
+    """Problems of a table given as a query: named after the query, rows by result row (1-based)."""
+    from .queries import query_label
+
+    for p in problems:
+        p.table = query_label(name)
+        if p.rows is not None and p.rows.index.name == "line":
+            p.rows = p.rows.copy()
+            p.rows.index = p.rows.index - 1  # the line number counted a header line
+            p.rows.index.name = "row"
+    return problems
 
 
 # ----------------------------------------------------------------------------- per table
@@ -640,11 +852,22 @@ def _typed_table(
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
     """Rename, check columns and convert types of one table."""
     required, optional = TABLE_COLUMNS[name]
-    rename = {config.column(name, c): c for c in (*required, *optional)}
+    rename: dict[str, str] = {}
+    shared: dict[str, str] = {}  # standard column -> the standard column whose data it shares
+    for c in (*required, *optional):
+        user = config.column(name, c)
+        if user in rename and c in SHARED_ROLES.get(name, ()):
+            shared[c] = rename[user]  # one column, two roles (company_size = "seats")
+        else:
+            rename[user] = c
     if name == "activity":
         rename.update({v: k for k, v in config.columns.get("activity", {}).items()})
     frame = frame.rename(columns={c: str(c) for c in frame.columns}).rename(columns=rename)
+    for std, other in shared.items():
+        if other in frame.columns:
+            frame[std] = frame[other]
     user_names = {std: user for user, std in rename.items() if user != std}
+    user_names.update({std: user_names.get(other, other) for std, other in shared.items()})
     problems: list[Problem] = []
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -681,6 +904,8 @@ def _typed_table(
         where = _Where(name, col, f"{name}.{user_names.get(col, col)}", nullable, frame)
         if col in _DATE_COLUMNS.get(name, ()):
             out[col], found = _parse_dates(where, series, options, notes)
+        elif (name, col) == ("accounts", "company_size") and _is_text(series):
+            out[col], found = _parse_size_bands(where, series)
         elif col in _INT_COLUMNS.get(name, ()) or (
             name == "activity" and col not in ("account_id", "month")
         ):
@@ -690,6 +915,10 @@ def _typed_table(
         problems += found
     if name == "accounts" and "churn_date" not in out:  # optional: no column = nobody churned
         out["churn_date"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+    if name == "accounts":  # optional size columns: size covariates use what exists
+        for col in ("seats", "company_size"):
+            if col not in out:
+                out[col] = np.nan
     if not problems:
         problems += _table_rules(name, out)
     if problems:
@@ -896,6 +1125,76 @@ def _parse_counts(where: _Where, series: pd.Series, options: _ReadOptions, notes
     return numbers.astype("int64"), problems
 
 
+#: A company-size band: "10-50", "10 to 50", "1,000+", "1k-5k", "<10", "under 10", "500 or more".
+_BAND = re.compile(
+    r"^(?P<below>[<≤]|under|below|less than|up to|fewer than)?\s*(?P<above>[>≥]|over|above)?\s*"
+    r"(?P<lo>\d[\d,]*(?:\.\d+)?)\s*(?P<lo_k>[km])?\s*"
+    r"(?:(?:-|–|—|to)\s*(?P<hi>\d[\d,]*(?:\.\d+)?)\s*(?P<hi_k>[km])?|\+|or more|and (?:more|above|over))?"
+    r"\s*(?:employees|people|staff|seats|users)?$",
+    re.IGNORECASE,
+)
+
+
+def size_band_lower_bounds(values) -> pd.Series:
+    """The lower bound of each company-size band, by which bands are ordered.
+
+    Parameters
+    ----------
+    values : array-like
+        Bands as text: ``"10-50"``, ``"10 to 50"``, ``"1,000+"``, ``"1k-5k"``,
+        ``"<10"`` / ``"under 10"`` (lower bound 0), ``"500 or more"``, or a
+        plain number (its own lower bound).
+
+    Returns
+    -------
+    pandas.Series
+        Float lower bounds; NaN for blanks and for text that is not a band.
+
+    Examples
+    --------
+    >>> size_band_lower_bounds(["100-250", "1000+", "<10", "1k-5k"]).tolist()
+    [100.0, 1000.0, 0.0, 1000.0]
+    """
+    text = pd.Series(values, dtype="string").str.strip()
+
+    def lower(value) -> float:
+        if value is pd.NA or not value:
+            return np.nan
+        match = _BAND.match(value)
+        if not match:
+            return np.nan
+        if match["below"]:
+            return 0.0
+        scale = {"k": 1e3, "m": 1e6}.get((match["lo_k"] or "").lower(), 1.0)
+        return float(match["lo"].replace(",", "")) * scale
+
+    return pd.Series([lower(v) for v in text], index=text.index, dtype=float)
+
+
+def _is_text(series: pd.Series) -> bool:
+    """True when a column holds text that is not all numbers (e.g. size bands)."""
+    if pd.api.types.is_numeric_dtype(series):
+        return False
+    text = series.astype("string").str.strip()
+    given = text.notna() & (text != "")
+    return bool(pd.to_numeric(text[given], errors="coerce").isna().any())
+
+
+def _parse_size_bands(where: _Where, series: pd.Series):
+    """Company size given as text bands: kept as text, each checked to be a band."""
+    text = series.astype("string").str.strip()
+    missing = (text.isna() | (text == "")).astype(bool)
+    bad = size_band_lower_bounds(text).isna() & ~missing
+    problems = []
+    if bad.any():
+        problems.append(
+            where.problem("neither a number nor a size band such as '10-50', '1000+' or '<10'", bad)
+        )
+    if missing.any():
+        problems.append(where.problem("missing values", missing))
+    return text.astype(object).where(~missing, None), problems
+
+
 def _table_rules(name: str, t: pd.DataFrame) -> list[Problem]:
     """Rules inside one typed table."""
     p: list[Problem] = []
@@ -918,7 +1217,10 @@ def _table_rules(name: str, t: pd.DataFrame) -> list[Problem]:
         check(
             t["seats"] < 1, "seats", "seats must be at least 1 (utilization is per purchased seat)"
         )
-        check(t["company_size"] < 1, "company_size", "company_size (employees) must be at least 1")
+        if pd.api.types.is_numeric_dtype(t["company_size"]):  # text bands were checked as read
+            check(
+                t["company_size"] < 1, "company_size", "company_size (employees) must be at least 1"
+            )
         check(
             t["churn_date"].notna() & (t["churn_date"] < t["signup_date"]),
             "churn_date",
@@ -966,7 +1268,10 @@ def _table_rules(name: str, t: pd.DataFrame) -> list[Problem]:
     return p
 
 
-def _cross_table_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
+def _cross_table_problems(
+    tables: dict[str, pd.DataFrame], derived: tuple[str, ...] = ()
+) -> list[Problem]:
+    """Rules between tables; tables in ``derived`` (from events) hold known accounts by construction."""
     accounts = tables["accounts"]
     known = pd.Index(accounts["account_id"])
     signup = accounts.set_index("account_id")["signup_date"]
@@ -977,7 +1282,7 @@ def _cross_table_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
         ("setup_steps", "completed_at"),
     ):
         t = tables.get(name)
-        if t is None:
+        if t is None or name in derived:
             continue
         unknown = ~t["account_id"].isin(known)
         if unknown.any():
@@ -1014,7 +1319,8 @@ def _cross_table_problems(tables: dict[str, pd.DataFrame]) -> list[Problem]:
                 Problem(
                     "feature_catalog",
                     "feature",
-                    "catalog names features that never appear in feature_usage",
+                    "catalog names features that never appear in "
+                    + ("the feature events" if "events" in tables else "feature_usage"),
                     offending_rows(catalog, unknown),
                     int(unknown.sum()),
                 )

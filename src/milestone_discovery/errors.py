@@ -8,8 +8,10 @@ instead of showing a traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: importing the errors stays light
+    import pandas as pd
 
 
 class MilestoneError(Exception):

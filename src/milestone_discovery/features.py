@@ -53,10 +53,14 @@ DROP_REASONS = {
     "ubiquitous": "used by nearly everyone: cannot separate accounts",
     "niche": "used by too few accounts to be a milestone",
     "segment": "adopters concentrated in one plan or size band",
-    "negative": "adoption goes with churn after adjusting for size and plan",
-    "confounded": "the raw association disappears after adjusting for size and plan",
+    "negative": "adoption goes with churn (after adjusting for size, plan and other covariates)",
+    "confounded": (
+        "the raw association disappears after adjusting for size, plan or other covariates"
+    ),
     "underpowered": "too little data to tell: the study could not detect a meaningful effect",
-    "unimportant": "adds no held-out predictive information beyond the other features and covariates",
+    "unimportant": (
+        "adds no held-out predictive information beyond the other features and covariates"
+    ),
 }
 STATUSES = ["selected"] + [f"dropped_{r}" for r in DROP_REASONS]
 
@@ -77,6 +81,8 @@ class FeatureResult:
         and covariates + features.
     timings : dict
         Seconds spent per step.
+    adjusted_for : str
+        Plain words for what the adjusted effects are adjusted for.
     """
 
     features: pd.DataFrame
@@ -86,6 +92,7 @@ class FeatureResult:
     retention_rate: float
     covariates: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    adjusted_for: str = ""
 
     @property
     def selected(self) -> list[str]:
@@ -137,93 +144,23 @@ class FeatureResult:
         )
 
     def plot_importance(self, top: int = 30, ax=None):
-        """Held-out conditional importance with its 95% interval (bar = estimate, line = +-1.96 SE)."""
-        import matplotlib.pyplot as plt
+        """Held-out conditional importance of the ``top`` features, with 95% intervals; the figure.
 
-        from .plotting import STATUS_COLORS
+        Drawn by :func:`milestone_discovery.plotting.plot_importance`, as in the report.
+        """
+        from .plotting import plot_importance  # charts load only when drawn
 
-        data = self.features.dropna(subset=["perm_importance"]).nlargest(top, "perm_importance")[
-            ::-1
-        ]
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 0.25 * len(data) + 1.2))
-        colors = [STATUS_COLORS.get(s, "grey") for s in data["status"]]
-        ax.barh(
-            data["feature"],
-            data["perm_importance"],
-            xerr=1.96 * data["importance_se"],
-            color=colors,
-            error_kw={"elinewidth": 0.8},
-        )
-        ax.set_xlabel("held-out conditional importance (increase in log loss)")
-        ax.set_title("Which features predict retention")
-        _status_legend(ax, data["status"])
-        ax.figure.tight_layout()
-        return ax.figure
+        return plot_importance(self.features, top=top, ax=ax).figure
 
     def plot_prevalence_importance(self, ax=None):
-        """Prevalence vs importance, with the ubiquitous and niche zones shaded."""
-        import matplotlib.pyplot as plt
+        """Prevalence vs importance, with the ubiquitous and niche zones shaded; the figure.
 
-        from .plotting import STATUS_COLORS
+        Drawn by :func:`milestone_discovery.plotting.plot_prevalence_importance`, as in the report.
+        """
+        from .plotting import plot_prevalence_importance  # charts load only when drawn
 
-        data = self.features
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4.5))
-        ax.axvspan(0, self.config.min_prevalence, color="0.85", zorder=0)
-        ax.axvspan(self.config.max_prevalence, 1, color="0.85", zorder=0)
-        ymax = (
-            float(np.nanmax(data["perm_importance"]))
-            if data["perm_importance"].notna().any()
-            else 1.0
-        )
-        ax.text(
-            self.config.min_prevalence / 2,
-            ymax,
-            "niche",
-            ha="center",
-            va="top",
-            rotation=90,
-            fontsize=8,
-        )
-        ax.text(
-            (1 + self.config.max_prevalence) / 2,
-            ymax,
-            "ubiquitous",
-            ha="center",
-            va="top",
-            rotation=90,
-            fontsize=8,
-        )
-        for status, group in data.groupby("status"):
-            ax.scatter(
-                group["prevalence"],
-                group["perm_importance"].fillna(0),
-                s=22,
-                color=STATUS_COLORS.get(status, "grey"),
-                label=status,
-                zorder=2,
-            )
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("prevalence (share of accounts adopting in the window)")
-        ax.set_ylabel("held-out permutation importance")
-        ax.set_title("Prevalence vs importance")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
-        ax.figure.tight_layout()
-        return ax.figure
-
-
-def _status_legend(ax, statuses) -> None:
-    from matplotlib.patches import Patch
-
-    from .plotting import STATUS_COLORS
-
-    present = [s for s in STATUSES if s in set(statuses)]
-    ax.legend(
-        handles=[Patch(color=STATUS_COLORS[s], label=s) for s in present],
-        fontsize=7,
-        loc="lower right",
-    )
+        low, high = self.config.min_prevalence, self.config.max_prevalence
+        return plot_prevalence_importance(self.features, low, high, ax=ax).figure
 
 
 # ----------------------------------------------------------------------------- association
@@ -237,8 +174,7 @@ def _association(pop: Population, cfg: FeatureConfig) -> pd.DataFrame:
         ret1, ret0 = a / n1, c / n0
     raw_or, raw_low, raw_high = stats.odds_ratio(X, y, alpha)
     raw_p = _chi2_p_value(a, b, c, d)
-    strata = pop.segments["size_stratum"].astype(str) + "|" + pop.segments["plan"].astype(str)
-    mh = stats.mantel_haenszel(X, y, strata.to_numpy(), alpha)
+    mh = stats.mantel_haenszel(X, y, pop.adjustment_strata.to_numpy(), alpha)
     # SE of the adjusted log odds ratio, read back from its CI, gives the smallest
     # odds ratio this study detects with the configured power (two-sided alpha).
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -362,7 +298,16 @@ def _fmt_or(r) -> str:
     return f"{r.adj_or:.2f} ({r.adj_or_low:.2f}-{r.adj_or_high:.2f})"
 
 
+def _is_segment_feature(t: pd.DataFrame, cfg: FeatureConfig) -> pd.Series:
+    """Adopters concentrated in one small plan or size band (a premium-only feature)."""
+    return (t["top_segment_adopter_share"] >= cfg.segment_adopter_share) & (
+        t["top_segment_population_share"] < cfg.segment_max_population
+    )
+
+
 def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
+    # with nothing to adjust for, the "adjusted" odds ratio is the raw one: do not call it adjusted
+    or_word = "odds ratio" if level.startswith("nothing") else "adjusted odds ratio"
     status = pd.Series("selected", index=t.index, dtype=object)
     reason = pd.Series("", index=t.index, dtype=object)
 
@@ -380,8 +325,10 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         "leaky",
         rows(
             lambda r: (
-                f"{r.near_churn_share:.0%} of adopters who churned within {days} days after the window first "
-                f"used it within {days} days before churning, vs {r.other_late_share:.0%} of other adopters "
+                f"{r.near_churn_share:.0%} of adopters who churned within {days} days "
+                "after the window first "
+                f"used it within {days} days before churning, "
+                f"vs {r.other_late_share:.0%} of other adopters "
                 f"in the window's last {days} days"
             )
         ),
@@ -394,7 +341,7 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         "leaky",
         rows(
             lambda r: (
-                f"adjusted odds ratio {_fmt_or(r)} lies wholly beyond {cfg.max_odds_ratio:g}x: too strong to "
+                f"{or_word} {_fmt_or(r)} lies wholly beyond {cfg.max_odds_ratio:g}x: too strong to "
                 "be a product effect (check that it is not recorded at or after cancellation)"
             )
         ),
@@ -409,11 +356,8 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         "niche",
         t["prevalence"].map(lambda p: f"prevalence {p:.1%} < {cfg.min_prevalence:.0%}"),
     )
-    seg = (t["top_segment_adopter_share"] >= cfg.segment_adopter_share) & (
-        t["top_segment_population_share"] < cfg.segment_max_population
-    )
     mark(
-        seg,
+        _is_segment_feature(t, cfg),
         "segment",
         rows(
             lambda r: (
@@ -426,7 +370,7 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
     mark(
         adj_neg,
         "negative",
-        rows(lambda r: f"adjusted odds ratio {_fmt_or(r)}, Holm p {r.adj_p_holm:.2g}"),
+        rows(lambda r: f"{or_word} {_fmt_or(r)}, Holm p {r.adj_p_holm:.2g}"),
     )
     important = t["importance_q"] < cfg.alpha
     # Both tests must agree: held-out information beyond the other features, and a positive
@@ -439,7 +383,8 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         "confounded",
         rows(
             lambda r: (
-                f"raw odds ratio {r.raw_or:.2f} ({r.raw_or_low:.2f}-{r.raw_or_high:.2f}) but adjusted for "
+                f"raw odds ratio {r.raw_or:.2f} ({r.raw_or_low:.2f}-{r.raw_or_high:.2f}) "
+                "but adjusted for "
                 f"{level} {_fmt_or(r)}, and no held-out importance beyond the covariates"
             )
         ),
@@ -449,7 +394,7 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         "underpowered",
         rows(
             lambda r: (
-                f"at this size only an adjusted odds ratio above {r.min_detectable_or:.2f} would be detected "
+                f"at this size only an {or_word} above {r.min_detectable_or:.2f} would be detected "
                 f"(power {cfg.power:.0%}); observed {_fmt_or(r)}"
             )
         ),
@@ -460,7 +405,7 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
             return "not in the model (constant in the population)"
         text = (
             f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
-            f"adjusted p {r.importance_q:.2g}); adjusted odds ratio {_fmt_or(r)}"
+            f"adjusted p {r.importance_q:.2g}); {or_word} {_fmt_or(r)}"
         )
         if r.adj_or_low > 1:
             text += (
@@ -473,7 +418,7 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
     reason[status == "selected"] = rows(
         lambda r: (
             f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
-            f"adjusted p {r.importance_q:.2g}); adjusted odds ratio {_fmt_or(r)}"
+            f"adjusted p {r.importance_q:.2g}); {or_word} {_fmt_or(r)}"
         )
     )[status == "selected"]
     return t.assign(status=status.to_numpy(), reason=reason.to_numpy())
@@ -503,13 +448,22 @@ def _check_population(pop: Population, config: Config) -> None:
 
 
 def adjustment_label(pop: Population) -> str:
-    """Plain words for what the adjusted effects were adjusted for."""
+    """Plain words for what the adjusted effects were adjusted for.
+
+    Only covariates that vary in the population count, named as the data
+    names them (``"plan (Contract)"``, ``"size (seats)"``, a wide table's
+    choice and covariate columns); ``"nothing ..."`` when none does.
+    """
+    labels = getattr(pop, "labels", None) or {}
     parts = []
     if pop.segments["size_stratum"].nunique() > 1:
-        parts.append("size")
+        parts.append(labels.get("size", "size"))
     if pop.segments["plan"].nunique() > 1:
-        parts.append("plan")
-    return " and ".join(parts) if parts else "nothing (no size or plan column: adjusted equals raw)"
+        parts.append(labels.get("plan", "plan"))
+    parts += list(pop.extra_adjustments)
+    if not parts:
+        return "nothing (no size, plan or other covariate: adjusted equals raw)"
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
 _ORDER = [
@@ -608,11 +562,22 @@ def discover_features(
     )
     timings.update({f"model_{k}": v for k, v in fit.timings.items()})
     timings["model_total"] = time.perf_counter() - t0
-    imp = fit.importance.assign(
-        importance_q=_adjust(fit.importance["importance_p"].to_numpy(), cfg.multiplicity)
+    table = table.merge(fit.importance, on="feature", how="left")
+    # Screens that never look at retention (prevalence, segment concentration) and the leak
+    # screen decide which features may be selected at all: the error rate is controlled over
+    # those candidates only, so screened-out features cost no power.
+    candidate = (
+        table["importance_p"].notna()
+        & ~table["timing_leak"]
+        & table["prevalence"].between(cfg.min_prevalence, cfg.max_prevalence)
+        & ~_is_segment_feature(table, cfg)
     )
-    table = table.merge(imp, on="feature", how="left")
-    table = _decide(table, cfg, adjustment_label(population))
+    table["importance_q"] = np.nan
+    table.loc[candidate, "importance_q"] = _adjust(
+        table.loc[candidate, "importance_p"].to_numpy(), cfg.multiplicity
+    )
+    adjusted_for = adjustment_label(population)
+    table = _decide(table, cfg, adjusted_for)
     rest = [c for c in table.columns if c not in _ORDER and c not in ("timing_leak",)]
     table = table[_ORDER + rest].assign(_rank=table["status"].map(STATUSES.index))
     table = table.sort_values(
@@ -629,4 +594,5 @@ def discover_features(
         retention_rate=population.retention_rate,
         covariates=list(population.covariates.columns),
         timings=timings,
+        adjusted_for=adjusted_for,
     )

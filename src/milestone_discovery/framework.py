@@ -72,6 +72,40 @@ class Framework:
         ``categories`` (name, features, min_features, ...), ``min_categories``.
     activation, utilization, setup : dict or None
         Journey milestones; None when the data had no activity / setup table.
+    covariates : dict or None
+        ``{"adjusted_for": ..., "factors": [...]}``: plan, size and other
+        account attributes, each with its own retention table and effect
+        (see :func:`milestone_discovery.covariates.factor_effects`).
+    choices : list of dict or None
+        A wide table's expanded columns (alternatives, not milestones), in
+        the same form as the covariates' factors.
+    counts : list of dict or None
+        A wide table's numeric columns: the "``>= t``" threshold chosen for
+        each (its flag is the feature ``"column>=t"``) with its held-out
+        lift, CI and ``shape``, or why none was usable.
+    survival : dict or None
+        Time to churn from the end of the observation window, per milestone
+        (hazard ratio with CI, Kaplan-Meier summaries); see
+        :meth:`milestone_discovery.survival.SurvivalResult.to_dict`. Or
+        ``{"skipped": reason}``.
+    heterogeneity : dict or None
+        Each selected feature's and milestone's effect per plan and size band
+        with a test of homogeneity; see
+        :meth:`milestone_discovery.heterogeneity.HeterogeneityResult.to_dict`.
+        Or ``{"skipped": reason}``.
+    expansion : dict or None
+        The feature stage with expansion as the outcome, among retained
+        accounts: per feature its ``retention`` and ``expansion`` status and
+        a ``label`` (``"stay"``, ``"grow"``, ``"both"`` or None), and the
+        ``milestones`` by label; see
+        :meth:`milestone_discovery.expansion.ExpansionResult.to_dict`. Or
+        ``{"skipped": reason}``.
+    sensitivity : dict or None
+        The feature stage at other observation windows and horizons: per
+        feature the share of settings selecting it, and the features that
+        depend on the window; see
+        :meth:`milestone_discovery.sensitivity.SensitivityResult.to_dict`. Or
+        ``{"skipped": reason}``.
     """
 
     as_of: str | None
@@ -83,6 +117,13 @@ class Framework:
     activation: dict | None = None
     utilization: dict | None = None
     setup: dict | None = None
+    covariates: dict | None = None
+    choices: list | None = None
+    counts: list | None = None
+    survival: dict | None = None
+    heterogeneity: dict | None = None
+    expansion: dict | None = None
+    sensitivity: dict | None = None
     data: dict = field(default_factory=dict)
     model: dict = field(default_factory=dict)
     validation: dict | None = None
@@ -104,6 +145,13 @@ class Framework:
                 "activation": self.activation,
                 "utilization": self.utilization,
                 "setup": self.setup,
+                "covariates": self.covariates,
+                "choices": self.choices,
+                "counts": self.counts,
+                "survival": self.survival,
+                "heterogeneity": self.heterogeneity,
+                "expansion": self.expansion,
+                "sensitivity": self.sensitivity,
                 "validation": self.validation,
             }
         )
@@ -140,6 +188,13 @@ class Framework:
             "activation",
             "utilization",
             "setup",
+            "covariates",
+            "choices",
+            "counts",
+            "survival",
+            "heterogeneity",
+            "expansion",
+            "sensitivity",
             "data",
             "model",
             "validation",
@@ -184,14 +239,14 @@ class Framework:
     def features_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.features)
 
-    def score(self, dataset, config=None) -> pd.DataFrame:
+    def score(self, dataset, config=None, *, allow_missing: bool = False) -> pd.DataFrame:
         """Apply the framework to a dataset without refitting: one row per account.
 
-        See :func:`milestone_discovery.journey.score_accounts`.
+        See :func:`milestone_discovery.scoring.score_accounts`.
         """
-        from .journey import score_accounts
+        from .scoring import score_accounts
 
-        return score_accounts(self, dataset, config)
+        return score_accounts(self, dataset, config, allow_missing=allow_missing)
 
     def _repr_html_(self) -> str:
         import html

@@ -60,7 +60,9 @@ EPS = 1e-6
 def importance_forest(
     cfg: FeatureConfig, seed: int, n_estimators: int | None = None
 ) -> RandomForestClassifier:
-    """The study's forest: bounded depth and leaf size, no class weights (calibrated probabilities)."""
+    """The study's forest: bounded depth and leaf size, no class weights
+    (calibrated probabilities).
+    """
     return RandomForestClassifier(
         n_estimators=n_estimators or cfg.n_estimators,
         max_depth=cfg.max_depth,
@@ -119,7 +121,9 @@ def conditional_flag_probabilities(
 
 
 def _logistic_calibration(score: np.ndarray, target: np.ndarray, iters: int = 25):
-    """Per column ``j``: ``(a_j, b_j)`` of ``P(target_j = 1) = expit(a_j + b_j * score_j)`` (Newton)."""
+    """Per column ``j``: ``(a_j, b_j)`` of
+    ``P(target_j = 1) = expit(a_j + b_j * score_j)`` (Newton).
+    """
     a = np.zeros(score.shape[1])
     b = np.zeros(score.shape[1])
     for _ in range(iters):

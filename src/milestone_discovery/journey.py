@@ -28,7 +28,6 @@ Every threshold comes from :func:`~milestone_discovery.thresholds.scan_threshold
 
 from __future__ import annotations
 
-import copy
 import html
 from dataclasses import dataclass, field
 
@@ -39,10 +38,20 @@ from . import stats
 from .config import Config
 from .data import Dataset
 from .errors import InsufficientDataError
-from .population import Population, monthly_activity, size_band_labels, window_flags
+from .population import (
+    Population,
+    band_order,
+    monthly_activity,
+)
 from .thresholds import ThresholdScan, scan_thresholds
 
-__all__ = ["JourneyResult", "discover_journey", "score_accounts", "STAGES", "journey_metrics"]
+__all__ = [
+    "JourneyResult",
+    "discover_journey",
+    "compare_rates",
+    "STAGES",
+    "journey_metrics",
+]
 
 STAGES = ["setup", "activation", "utilization", "maturity"]
 
@@ -100,7 +109,7 @@ class JourneyResult:
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
-        from .plotting import safe_figure_html
+        from .plotting import safe_figure_html  # charts load only when displayed
 
         parts = [
             "<div><strong>Journey milestones</strong></div>",
@@ -129,41 +138,22 @@ class JourneyResult:
         return self.utilization.plot_phi(ax=ax)
 
     def plot_utilization_by_size(self, ax=None):
-        """Attainment by size band: raw-volume threshold vs per-seat threshold."""
-        import matplotlib.pyplot as plt
+        """Attainment by size band: raw-volume threshold vs per-seat threshold; the figure.
 
-        t = self.utilization_by_size
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        x = np.arange(len(t))
-        ax.bar(x - 0.2, t["attained_raw"], 0.4, label="raw volume threshold", color="#bdbdbd")
-        ax.bar(x + 0.2, t["attained_per_seat"], 0.4, label="per-seat threshold", color="#2166ac")
-        ax.set_xticks(x, t["size_band"])
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("company size (employees)")
-        ax.set_ylabel("share reaching utilization")
-        ax.legend(fontsize=7)
-        ax.set_title("Per-seat utilization does not depend on size")
-        ax.figure.tight_layout()
-        return ax.figure
+        Drawn by :func:`milestone_discovery.plotting.plot_utilization_by_size`, as in the report.
+        """
+        from .plotting import plot_utilization_by_size  # charts load only when drawn
+
+        return plot_utilization_by_size(self.utilization_by_size, ax=ax).figure
 
     def plot_setup(self, ax=None):
-        """Risk ratio of activation for each setup step, with 95% CI and status."""
-        import matplotlib.pyplot as plt
+        """Risk ratio of activation for each setup step, with 95% CI and status; the figure.
 
-        t = self.setup_steps.sort_values("risk_ratio")
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.35 * len(t) + 1.2))
-        colors = ["#1b7837" if s == "checklist" else "#bdbdbd" for s in t["status"]]
-        err = np.vstack(
-            [t["risk_ratio"] - t["risk_ratio_low"], t["risk_ratio_high"] - t["risk_ratio"]]
-        )
-        ax.barh(t["step"], t["risk_ratio"] - 1, left=1, xerr=err, color=colors, capsize=2)
-        ax.axvline(1, color="black", lw=0.8)
-        ax.set_xlabel("activation rate: completers / non-completers (95% CI)")
-        ax.set_title("Setup steps (green: checklist)")
-        ax.figure.tight_layout()
-        return ax.figure
+        Drawn by :func:`milestone_discovery.plotting.plot_setup_steps`, as in the report.
+        """
+        from .plotting import plot_setup_steps  # charts load only when drawn
+
+        return plot_setup_steps(self.setup_steps, ax=ax).figure
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -295,7 +285,10 @@ def discover_journey(
     alpha = config.features.alpha
 
     def scan(stage, x, y, **kwargs):
-        """A threshold scan, or the stage skipped with the reason (a study that finds nothing is a result)."""
+        """A threshold scan, or the stage skipped with the reason.
+
+        A study that finds nothing is a result.
+        """
         try:
             return scan_thresholds(
                 x, y, min_share=jc.min_side_share, random_state=seed, alpha=alpha, **kwargs
@@ -338,13 +331,22 @@ def discover_journey(
         util_ids = util_ids[observed]
         y_ret = population.retained.reindex(util_ids).to_numpy(dtype=bool)
         months = f"months {jc.utilization_months[0]}-{jc.utilization_months[1]}"
-        result.utilization = scan(
-            "utilization",
-            metrics.loc[util_ids, "utilization_value"].to_numpy(),
-            y_ret,
-            n_bootstrap=jc.n_bootstrap,
-            metric_name=f"{jc.utilization_metric} per seat per month ({months})",
-            outcome_name="retention",
+        no_seats = acc["seats"].isna().all() if "seats" in acc else True
+        if no_seats:
+            result.skipped["utilization"] = (
+                "no seats in the accounts table: utilization is measured per purchased seat"
+            )
+        result.utilization = (
+            None
+            if no_seats
+            else scan(
+                "utilization",
+                metrics.loc[util_ids, "utilization_value"].to_numpy(),
+                y_ret,
+                n_bootstrap=jc.n_bootstrap,
+                metric_name=f"{jc.utilization_metric} per seat per month ({months})",
+                outcome_name="retention",
+            )
         )
         if result.utilization is not None:
             result.utilization_raw = scan(
@@ -392,8 +394,26 @@ def discover_journey(
     return result
 
 
-def _rr_row(label, reached, outcome, alpha=0.05):
-    """Outcome rate for reached vs not, with Wilson CIs and the risk ratio."""
+def compare_rates(label: str, reached, outcome, alpha: float = 0.05) -> dict:
+    """Outcome rate of accounts that reached a milestone vs those that did not.
+
+    Parameters
+    ----------
+    label : str
+        What the outcome is (e.g. ``"retained"``), stored as ``outcome``.
+    reached, outcome : array-like of bool
+        Per account: milestone reached; outcome observed.
+    alpha : float
+        1 - confidence level of the intervals.
+
+    Returns
+    -------
+    dict
+        ``outcome``, ``accounts_reached``, ``accounts_not_reached``, the two
+        rates ``rate_reached`` and ``rate_not_reached`` with Wilson intervals
+        (``_low``/``_high``) and their risk ratio ``relative_risk`` with its
+        Katz interval. A rate with no account is NaN.
+    """
     reached = np.asarray(reached, dtype=bool)
     outcome = np.asarray(outcome, dtype=bool)
     a, b, c, d = (float(v[0]) for v in stats.cell_counts(reached, outcome))
@@ -420,11 +440,13 @@ def _activation_validation(
     activated, activation_pop, no_early_churn, population, jc
 ) -> pd.DataFrame:
     ids = activation_pop[activation_pop].index
-    rows = [_rr_row(f"churned by day {jc.early_churn_days}", activated[ids], ~no_early_churn[ids])]
+    rows = [
+        compare_rates(f"churned by day {jc.early_churn_days}", activated[ids], ~no_early_churn[ids])
+    ]
     ret_ids = population.flags.index.intersection(ids)
     if len(ret_ids):
         rows.append(
-            _rr_row(
+            compare_rates(
                 f"retained at day {population.horizon_days}",
                 activated[ret_ids],
                 population.retained.reindex(ret_ids),
@@ -436,14 +458,14 @@ def _activation_validation(
 def _attainment_by_size(metrics, bands, result, config) -> pd.DataFrame:
     raw_ok = metrics["utilization_raw"] >= result.utilization_raw.threshold
     seat_ok = metrics["utilization_value"] >= result.utilization.threshold
-    order = size_band_labels(config.study.size_bands) + ["unknown"]
     frame = pd.DataFrame(
         {"size_band": bands.to_numpy(), "raw": raw_ok.to_numpy(), "seat": seat_ok.to_numpy()}
     )
     t = frame.groupby("size_band").agg(
         accounts=("raw", "size"), attained_raw=("raw", "mean"), attained_per_seat=("seat", "mean")
     )
-    return t.reindex([b for b in order if b in t.index]).reset_index()
+    # configured bands ("1-10", "11-50", ...) and text bands ("10-50") by their lower bound
+    return t.reindex(band_order(t.index)).reset_index()
 
 
 def _setup_table(flags: pd.DataFrame, activated: np.ndarray, jc) -> tuple[pd.DataFrame, list[str]]:
@@ -472,7 +494,8 @@ def _setup_table(flags: pd.DataFrame, activated: np.ndarray, jc) -> tuple[pd.Dat
         if r.prevalence > jc.setup_routine:
             status.append("dropped_routine")
             why.append(
-                f"done by {r.prevalence:.0%} of accounts (> {jc.setup_routine:.0%}): too common to be a milestone"
+                f"done by {r.prevalence:.0%} of accounts (> {jc.setup_routine:.0%}): "
+                "too common to be a milestone"
             )
         elif r.prevalence < jc.setup_niche:
             status.append("dropped_niche")
@@ -481,7 +504,8 @@ def _setup_table(flags: pd.DataFrame, activated: np.ndarray, jc) -> tuple[pd.Dat
             status.append("checklist")
             why.append(
                 f"activation {r.activation_completers:.0%} vs {r.activation_non_completers:.0%} "
-                f"(risk ratio {r.risk_ratio:.2f}, 95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})"
+                f"(risk ratio {r.risk_ratio:.2f}, "
+                f"95% CI {r.risk_ratio_low:.2f}-{r.risk_ratio_high:.2f})"
             )
         else:
             status.append("dropped_no_effect")
@@ -506,155 +530,3 @@ def _setup_table(flags: pd.DataFrame, activated: np.ndarray, jc) -> tuple[pd.Dat
 
 
 # ----------------------------------------------------------------------------- scoring
-def score_accounts(framework, dataset: Dataset, config: Config | None = None) -> pd.DataFrame:
-    """Apply a framework to a dataset: one row per account, no refitting.
-
-    Columns: account basics; ``eligible``/``exclusion_reason``/``retained``
-    (retention population); for each milestone its value and whether it is
-    reached; per maturity category features used and mature; the number of
-    mature categories and ``mature``; ``stage`` (the furthest milestone
-    reached in the order Setup -> Activation -> Utilization -> Maturity);
-    ``next_step`` (the first milestone not reached) and, for maturity, the category
-    closest to mature and the feature in it that similar accounts (same plan
-    and size band, mature in that category) adopt most.
-    """
-    from .population import _segments, build_population
-
-    config = copy.deepcopy(config or Config())
-    config.study.observation_days = framework.observation_days
-    config.study.horizon_days = framework.horizon_days
-    jc = config.journey
-    acc = dataset.accounts.set_index("account_id")
-    out = pd.DataFrame(index=pd.Index(acc.index, name="account_id"))
-    for col in ("plan", "company_size", "seats", "signup_date", "churn_date"):
-        if col in acc:
-            out[col] = acc[col]
-    pop = build_population(dataset, config)
-    info = pop.accounts.set_index("account_id")
-    out["eligible"] = info["eligible"].astype(bool)
-    out["exclusion_reason"] = info["exclusion_reason"]
-    out["retained"] = (
-        info["retained"]
-        if "retained" in info
-        else np.where(info["eligible"], pop.retained.reindex(out.index), np.nan)
-    )
-    segments = _segments(dataset.accounts.reset_index(drop=True), config).reindex(out.index)
-    out["size_band"] = segments["size_band"]
-
-    reached: dict[str, pd.Series] = {}
-    if dataset.kind == "tables":
-        window_end = acc["signup_date"] + pd.Timedelta(days=framework.observation_days)
-        out["window_complete"] = window_end <= pd.Timestamp(dataset.as_of)
-        flags = window_flags(dataset, framework.observation_days)
-    else:
-        flags = dataset.flags
-    setup = framework.setup or {}
-    if setup.get("steps") and dataset.kind == "tables":
-        steps = setup["steps"]
-        done = (
-            setup_flags(dataset, setup.get("window_days", jc.setup_days)).reindex(
-                index=out.index, columns=steps, fill_value=False
-            )
-            if dataset.setup_steps is not None
-            else pd.DataFrame(False, index=out.index, columns=steps)
-        )
-        out["setup_steps_done"] = done.sum(axis=1).astype(int)
-        if setup.get("min_steps"):
-            reached["setup"] = out["setup_steps_done"] >= setup["min_steps"]
-    act, util = framework.activation, framework.utilization
-    if (act or util) and dataset.kind == "tables" and dataset.activity is not None:
-        jcfg = Config(study=copy.deepcopy(config.study), journey=copy.deepcopy(jc))
-        jcfg.journey.activation_metric = (act or {}).get("metric", jc.activation_metric)
-        jcfg.journey.utilization_metric = (util or {}).get("metric", jc.utilization_metric)
-        if act:
-            jcfg.journey.activation_months = act.get("months", [0, jc.activation_months - 1])[1] + 1
-        if util:
-            jcfg.journey.utilization_months = util.get("months", jc.utilization_months)
-        m = journey_metrics(dataset, jcfg).reindex(out.index)
-        if act:
-            # thresholds are saved at 6 decimals: compare values at the same precision
-            out["activation_value"] = m["activation_value"]
-            reached["activation"] = m["activation_value"].round(6) >= act["threshold"]
-        if util:
-            out["utilization_value"] = m["utilization_value"].round(6)
-            reached["utilization"] = out["utilization_value"] >= util["per_seat_threshold"]
-
-    from .maturity import maturity_levels
-
-    levels = maturity_levels(
-        flags.reindex(out.index, fill_value=False), framework.categories, framework.min_categories
-    )
-    out = out.join(levels)
-    if framework.min_categories:
-        reached["maturity"] = out["mature"]
-    for name, series in reached.items():
-        out[name if name != "maturity" else "mature"] = series.astype(bool)
-    order = [s for s in STAGES if s in reached]
-    stage = pd.Series("none", index=out.index, dtype=object)
-    for s in order:  # later milestones overwrite earlier ones: the furthest reached wins
-        stage[reached[s].to_numpy(dtype=bool)] = s
-    out["stage"] = stage
-    out["next_step"] = _next_steps(out, order, reached)
-    nb = _next_feature(out, flags.reindex(out.index, fill_value=False), framework, segments)
-    out = out.join(nb)
-    return out.reset_index()
-
-
-def _next_steps(out, order, reached) -> pd.Series:
-    nxt = pd.Series("all milestones reached", index=out.index, dtype=object)
-    unset = pd.Series(True, index=out.index)
-    for s in order:
-        miss = unset & ~reached[s]
-        nxt[miss] = s
-        unset &= ~miss
-    return nxt
-
-
-def _next_feature(out, flags, framework, segments) -> pd.DataFrame:
-    """The non-mature category closest to mature and the feature to adopt there."""
-    cats = {n: c for n, c in framework.categories.items() if c.get("min_features")}
-    res = pd.DataFrame(
-        {
-            "next_category": pd.Series(None, index=out.index, dtype=object),
-            "next_feature": pd.Series(None, index=out.index, dtype=object),
-        }
-    )
-    if not cats:
-        return res
-    names = list(cats)
-    gap = np.column_stack(
-        [
-            np.where(
-                out[f"{n}:mature"], np.inf, cats[n]["min_features"] - out[f"{n}:features_used"]
-            )
-            for n in names
-        ]
-    )
-    any_gap = np.isfinite(gap).any(axis=1)
-    best = np.argmin(np.where(np.isfinite(gap), gap, np.inf), axis=1)
-    peer_key = segments["plan"].astype(str) + "|" + segments["size_band"].astype(str)
-    for j, name in enumerate(names):
-        rows = any_gap & (best == j)
-        if not rows.any():
-            continue
-        feats = cats[name]["features"]
-        f = flags.reindex(columns=feats, fill_value=False)
-        mature = out[f"{name}:mature"].to_numpy(dtype=bool)
-        # adoption of each feature among mature peers (same plan and size band); fall back to all mature accounts
-        overall = f[mature].mean() if mature.any() else f.mean()
-        peer = (
-            f[mature].groupby(peer_key[mature]).mean()
-            if mature.any()
-            else pd.DataFrame(columns=feats)
-        )
-        idx = np.flatnonzero(rows)
-        keys = peer_key.to_numpy()[idx]
-        unused = ~f.to_numpy(dtype=bool)[idx]
-        table = peer.reindex(keys).to_numpy(dtype=float)
-        table = np.where(np.isnan(table), overall.to_numpy(dtype=float)[None, :], table)
-        table = np.where(unused, table, -np.inf)
-        choice = np.argmax(table, axis=1)
-        has = np.isfinite(table[np.arange(len(idx)), choice])
-        res.iloc[idx, 0] = name
-        res.iloc[idx[has], 1] = np.asarray(feats, dtype=object)[choice[has]]
-    return res

@@ -103,8 +103,10 @@ class MaturityResult:
             else f"; catalog vs data clusters ARI {self.adjusted_rand_index:.2f}"
         )
         head = (
-            f"<div><strong>Maturity</strong>: {len(self.categories)} categories ({html.escape(self.source)}), "
-            f"mature overall = mature in at least {m} categories; {self.share_mature:.1%} of accounts mature{ari}.</div>"
+            f"<div><strong>Maturity</strong>: {len(self.categories)} categories "
+            f"({html.escape(self.source)}), "
+            f"mature overall = mature in at least {m} categories; "
+            f"{self.share_mature:.1%} of accounts mature{ari}.</div>"
         )
         cols = [
             "category",
@@ -128,43 +130,22 @@ class MaturityResult:
         )
 
     def plot_retention_by_count(self, ax=None):
-        """Retention by number of mature categories, with 95% CIs and the chosen m."""
-        import matplotlib.pyplot as plt
+        """Retention by number of mature categories, with 95% CIs and the chosen m; the figure.
 
-        t = self.by_count
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        err = np.vstack([t["retention"] - t["retention_low"], t["retention_high"] - t["retention"]])
-        colors = [
-            "#1b7837" if self.min_categories is not None and k >= self.min_categories else "#92c5de"
-            for k in t["mature_categories"]
-        ]
-        ax.bar(
-            t["mature_categories"].astype(str), t["retention"], yerr=err, color=colors, capsize=3
-        )
-        for x, n in enumerate(t["accounts"]):
-            ax.text(x, 0.02, f"n={n:,}", ha="center", fontsize=7, rotation=90, va="bottom")
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("number of mature categories")
-        ax.set_ylabel("retention at the horizon")
-        ax.set_title(f"Mature overall: at least {self.min_categories} categories (green)")
-        ax.figure.tight_layout()
-        return ax.figure
+        Drawn by :func:`milestone_discovery.plotting.plot_retention_by_count`, as in the report.
+        """
+        from .plotting import plot_retention_by_count  # charts load only when drawn
+
+        return plot_retention_by_count(self.by_count, self.min_categories, ax=ax).figure
 
     def plot_categories(self, ax=None):
-        """Share of accounts basic and mature in each category."""
-        import matplotlib.pyplot as plt
+        """Share of accounts using each category at all, and mature in it; the figure.
 
-        t = self.categories
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 0.5 * len(t) + 1.2))
-        ax.barh(t["category"], t["share_basic"], color="#d1e5f0", label="basic (uses any)")
-        ax.barh(t["category"], t["share_mature"], color="#2166ac", label="mature (uses >= k)")
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("share of accounts")
-        ax.legend(fontsize=7)
-        ax.figure.tight_layout()
-        return ax.figure
+        Drawn by :func:`milestone_discovery.plotting.plot_categories`, as in the report.
+        """
+        from .plotting import plot_categories  # charts load only when drawn
+
+        return plot_categories(self.categories, ax=ax).figure
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -314,7 +295,8 @@ def discover_maturity(
         used = catalog.fillna("uncategorised")
         if catalog.isna().any():
             notes.append(
-                f"{int(catalog.isna().sum())} selected feature(s) have no catalog category: grouped as 'uncategorised'"
+                f"{int(catalog.isna().sum())} selected feature(s) have no catalog category: "
+                "grouped as 'uncategorised'"
             )
     else:
         used = clusters
@@ -436,7 +418,8 @@ def discover_maturity(
                 )
                 m = int(overall.threshold)
                 notes.append(
-                    "retention does not step up at any number of mature categories on the selection "
+                    "retention does not step up at any number of mature categories "
+                    "on the selection "
                     f"half; m = {m} is the best-separating count, a business choice"
                 )
             else:

@@ -8,7 +8,8 @@ them with :func:`check_parameters` in its second code cell.
 From the command line::
 
     python -m milestone_discovery.notebooks --dataset data/synthetic/demo --out reports/notebooks
-    python -m milestone_discovery.notebooks --dataset DATA --out OUT --config study.toml --seed 3 --only 01,03
+    python -m milestone_discovery.notebooks --dataset DATA --out OUT \\
+        --config study.toml --seed 3 --only 01,03
 
 writes, for every notebook, the executed copy ``OUT/NAME.ipynb`` and a
 code-free HTML export ``OUT/NAME.html`` (the ``--no-input`` view) for people
@@ -296,7 +297,7 @@ def _run_matches(run: Path, dataset: Path, config: Config) -> bool:
     """Whether ``run`` was written by this code from this data with this config."""
     from . import __version__
     from .framework import clean_json
-    from .study import _fingerprint
+    from .study import input_fingerprint
 
     run_json, framework = run / "run.json", run / "framework.json"
     if not (run_json.is_file() and framework.is_file()):
@@ -311,7 +312,7 @@ def _run_matches(run: Path, dataset: Path, config: Config) -> bool:
         or meta.get("versions", {}).get("milestone_discovery") != __version__
     ):
         return False
-    if meta.get("input_fingerprint") != _fingerprint(dataset):
+    if meta.get("input_fingerprint") != input_fingerprint(dataset):
         return False
     # The package version does not change while the code is edited: a run older
     # than any source file of the package may come from other code.
@@ -412,14 +413,16 @@ def _execute(notebook: Path, executed: Path, parameters: dict, timeout: int, cwd
             cwd=str(cwd),
             progress_bar=False,
             log_output=False,
-            # the kernel's own start-up chatter (e.g. "running over TCP") is not the notebook's output
+            # the kernel's own start-up chatter (e.g. "running over TCP") is not the
+            # notebook's output
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         lines = [line for line in (exc.source or "").splitlines() if line.strip()]
         first = f" `{lines[0].strip()}`" if lines else ""
         raise NotebookError(
-            f"notebook {notebook.name} failed in cell {exc.cell_index} (In [{exc.exec_count}]){first}: "
+            f"notebook {notebook.name} failed in cell {exc.cell_index} "
+            f"(In [{exc.exec_count}]){first}: "
             f"{exc.ename}: {exc.evalue}\nthe executed copy with the full traceback is {executed}"
         ) from None
     except Exception as exc:  # timeouts, dead kernels: nbclient raises its own errors
@@ -571,7 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line parser of ``python -m milestone_discovery.notebooks``."""
     p = argparse.ArgumentParser(
         prog="python -m milestone_discovery.notebooks",
-        description="Execute the analysis notebooks with papermill and export them to HTML without code.",
+        description=(
+            "Execute the analysis notebooks with papermill and export them to HTML without code."
+        ),
     )
     p.add_argument(
         "--dataset", required=True, help="dataset folder (or wide table file with --config)"

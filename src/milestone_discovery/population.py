@@ -14,19 +14,28 @@ This is where leakage and survivor bias are made impossible by default:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .config import Config
-from .data import Dataset
+from .data import Dataset, size_band_lower_bounds
+from .errors import DataValidationError, InsufficientDataError, Problem
+from .thresholds import ThresholdScan, scan_thresholds
 
 __all__ = [
     "Population",
+    "account_segments",
+    "account_size",
+    "band_order",
     "build_population",
+    "count_feature_name",
     "monthly_activity",
     "size_band_labels",
+    "wide_outcomes",
     "EXCLUSION_REASONS",
 ]
 
@@ -62,6 +71,27 @@ class Population:
         Per feature, in-window first-use timing in the population (see
         ``_near_churn``): adopters churning just after the window and how many
         first used it just before churning, vs the other adopters.
+    extra_adjustments : tuple of str
+        Plain words for every adjustment beyond size and plan (choice and
+        covariate columns of a wide table, early activity).
+    labels : dict
+        Plain words for the size and plan covariates actually present
+        (``{"size": "company size", "plan": "plan (Contract)"}``).
+    factors : pandas.DataFrame or None
+        Wide tables: eligible accounts x categorical columns (``covariates``
+        and expanded ``choices``), the account's level as text; each is a
+        model covariate (one-hot) and a Mantel-Haenszel stratum, never a
+        feature.
+    factor_roles : dict
+        Factor column -> ``"covariate"`` or ``"choice"``.
+    choices, addons
+        Expanded column -> its level flags; the levels that are add-ons
+        (features, the other levels are not).
+    count_scans : dict
+        Count column -> the :class:`~milestone_discovery.thresholds.ThresholdScan`
+        that chose its "``>= t``" threshold; ``count_features`` maps the column
+        to its flag (``"articles_viewed>=5"``), ``count_skipped`` to why no
+        threshold was usable.
     """
 
     flags: pd.DataFrame
@@ -76,6 +106,59 @@ class Population:
     horizon_days: int
     kind: str = "tables"
     near_churn: pd.DataFrame | None = None
+    extra_adjustments: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    factors: pd.DataFrame | None = None
+    factor_roles: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, list[str]] = field(default_factory=dict)
+    addons: list[str] = field(default_factory=list)
+    count_scans: dict[str, ThresholdScan] = field(default_factory=dict)
+    count_features: dict[str, str] = field(default_factory=dict)
+    count_skipped: dict[str, str] = field(default_factory=dict)
+
+    def with_covariate(self, name: str, values: pd.Series, label: str, n_strata: int = 3):
+        """A copy also adjusted for ``values``: a model covariate and quantile strata.
+
+        The column joins ``covariates`` (the importance model and its
+        conditional model see it) and its ``n_strata`` quantile strata join
+        the Mantel-Haenszel strata of the adjusted odds ratios.
+
+        Parameters
+        ----------
+        name : str
+            Column name, e.g. ``"early_activity"``.
+        values : pandas.Series
+            One number per eligible account (indexed by account id; no NaN).
+        label : str
+            Plain words for reports, e.g. ``"early activity"``.
+        n_strata : int
+            Quantile strata for the adjusted odds ratios.
+
+        Returns
+        -------
+        Population
+        """
+        v = pd.Series(values).reindex(self.flags.index)
+        if v.isna().any():
+            raise ValueError(f"{name}: missing for {int(v.isna().sum())} eligible accounts")
+        ranks = v.rank(method="first")
+        strata = pd.qcut(ranks, q=min(n_strata, max(len(v), 1)), labels=False)
+        return dataclasses.replace(
+            self,
+            covariates=self.covariates.assign(**{name: v.to_numpy(dtype=float)}),
+            segments=self.segments.assign(**{f"{name}_stratum": strata.to_numpy()}),
+            extra_adjustments=(*self.extra_adjustments, label),
+        )
+
+    @property
+    def adjustment_strata(self) -> pd.Series:
+        """The Mantel-Haenszel stratum of each eligible account (size x plan x any extra)."""
+        cols = ["size_stratum", "plan"] + [
+            c for c in self.segments.columns if c.endswith("_stratum") and c != "size_stratum"
+        ]
+        text = self.segments[cols].astype(str)
+        # vectorised "|".join per row (a row-wise agg takes ~1 s per 10k accounts)
+        return text[cols[0]].str.cat([text[c] for c in cols[1:]], sep="|").rename(None)
 
     @property
     def n_eligible(self) -> int:
@@ -122,10 +205,80 @@ def size_band_labels(edges: list[int]) -> list[str]:
     return labels + [f"{low}+"]
 
 
-def _segments(accounts: pd.DataFrame, config: Config) -> pd.DataFrame:
-    size = accounts["company_size"].astype(float)
+def account_size(accounts: pd.DataFrame) -> tuple[str | None, pd.Series | None]:
+    """The size measure of the accounts: what exists, in this order.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        The ``accounts`` table; ``company_size`` and ``seats`` may be absent or empty.
+
+    Returns
+    -------
+    kind : {"bands", "company_size", "seats"} or None
+        ``"bands"`` when ``company_size`` holds text bands (``"10-50"``),
+        ``"company_size"`` for employee counts, ``"seats"`` when only seats
+        are known, ``None`` when there is no size at all.
+    values : pandas.Series or None
+        The values (text for bands, float otherwise), aligned with ``accounts``.
+    """
+    size = accounts["company_size"] if "company_size" in accounts else None
+    if size is not None and size.notna().any():
+        if not pd.api.types.is_numeric_dtype(size):
+            numbers = pd.to_numeric(size, errors="coerce")
+            if numbers.notna().sum() < size.notna().sum():
+                return "bands", size.astype(object)
+            size = numbers
+        return "company_size", size.astype(float)
+    seats = accounts["seats"] if "seats" in accounts else None
+    if seats is not None and pd.to_numeric(seats, errors="coerce").notna().any():
+        return "seats", pd.to_numeric(seats, errors="coerce").astype(float)
+    return None, None
+
+
+def band_order(bands) -> list[str]:
+    """Distinct size bands ordered by their lower bound (``"unknown"`` last).
+
+    Examples
+    --------
+    >>> band_order(["1000+", "10-50", "unknown", "100-250", "10-50"])
+    ['10-50', '100-250', '1000+', 'unknown']
+    """
+    labels = sorted({str(b) for b in bands if b is not None and not pd.isna(b)} - {"unknown"})
+    lower = size_band_lower_bounds(labels).fillna(np.inf).tolist()
+    ordered = [b for _, b in sorted(zip(lower, labels, strict=True))]
+    return ordered + (["unknown"] if "unknown" in {str(b) for b in bands} else [])
+
+
+def account_segments(accounts: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Plan, size band and size stratum of every account.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        The ``accounts`` table (``account_id``, ``plan``, ``company_size``,
+        ``seats``).
+    config : Config
+        ``study.size_bands`` (edges of the reported bands) and
+        ``study.n_size_strata`` (near-equal quantile strata for adjustment).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``account_id``: ``plan``, ``size_band`` (``"unknown"``
+        without a size) and ``size_stratum`` (``-1`` without a size; ``0`` for
+        every account when no size is known). The size is the one
+        :func:`account_size` finds: text bands are kept as given (each band a
+        stratum, ordered by lower bound); employee counts, or seats when there
+        are none, are cut into ``study.size_bands`` and quantile strata.
+    """
+    kind, size = account_size(accounts)
     edges = config.study.size_bands
-    if size.notna().any():
+    if kind == "bands":
+        band = size.where(size.notna(), "unknown").astype(str)
+        rank = {b: i for i, b in enumerate(band_order(band))}
+        stratum = band.map(lambda b: -1 if b == "unknown" else rank[b]).astype(int)
+    elif kind is not None:
         band_index = np.searchsorted(np.asarray(edges, dtype=float), size.to_numpy(), side="left")
         band = pd.Series(
             np.asarray(size_band_labels(edges), dtype=object)[band_index], index=accounts.index
@@ -152,18 +305,98 @@ def _segments(accounts: pd.DataFrame, config: Config) -> pd.DataFrame:
     )
 
 
-def _covariates(accounts: pd.DataFrame) -> pd.DataFrame:
+def _covariates(accounts: pd.DataFrame, factors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Model covariates: log size (or the band's rank), log seats, plan and factor levels."""
     out = pd.DataFrame(index=pd.Index(accounts["account_id"], name="account_id"))
-    for col in ("company_size", "seats"):
-        values = accounts[col].astype(float).to_numpy()
+    kind, size = account_size(accounts)
+    if kind == "bands":
+        order = band_order(size.dropna())
+        rank = size.map({b: i for i, b in enumerate(order)}).astype(float)
+        out["size_band_rank"] = rank.fillna(rank.median()).to_numpy()
+    elif kind == "company_size":
+        values = size.to_numpy()
+        out["log_company_size"] = np.log1p(np.nan_to_num(values, nan=np.nanmedian(values)))
+    if "seats" in accounts:
+        values = pd.to_numeric(accounts["seats"], errors="coerce").to_numpy(dtype=float)
         if np.isfinite(values).any():
-            out[f"log_{'company_size' if col == 'company_size' else 'seats'}"] = np.log1p(
-                np.nan_to_num(values, nan=np.nanmedian(values))
-            )
+            out["log_seats"] = np.log1p(np.nan_to_num(values, nan=np.nanmedian(values)))
     plans = accounts["plan"].astype(str).to_numpy()
     if len(set(plans)) > 1:
         for plan in sorted(set(plans)):
             out[f"plan={plan}"] = (plans == plan).astype(float)
+    if factors is not None:
+        for col in factors.columns:
+            levels = factors[col].reindex(out.index).astype(str).to_numpy()
+            if len(set(levels)) > 1:
+                for level in sorted(set(levels)):
+                    out[f"{col}={level}"] = (levels == level).astype(float)
+    return out
+
+
+def count_feature_name(column: str, threshold: float) -> str:
+    """The flag a count column becomes: ``"articles_viewed>=5"``."""
+    t = round(float(threshold), 6)
+    return f"{column}>={int(t)}" if t.is_integer() else f"{column}>={t:g}"
+
+
+def wide_outcomes(dataset: Dataset) -> pd.DataFrame:
+    """Eligibility and outcome of every account of a wide table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``account_id``: ``eligible``, ``exclusion_reason`` (e.g.
+        ``"outcome=Joined"``, from ``[wide] exclude_values``; ``"no_outcome"``
+        when the table has no outcome column, as for new customers being
+        scored; ``None`` for eligible accounts) and ``retained`` (NaN when
+        not eligible).
+    """
+    ids = pd.Index(dataset.accounts["account_id"], name="account_id")
+    info = dataset.wide
+    reason = (
+        info.excluded.reindex(ids)
+        if info is not None and len(info.excluded)
+        else pd.Series(None, index=ids, dtype=object)
+    )
+    if dataset.churned is None:
+        retained = pd.Series(np.nan, index=ids)
+        reason = reason.where(reason.notna(), "no_outcome")
+    else:
+        churned = dataset.churned.reindex(ids).astype("boolean")
+        retained = (~churned).astype("float64")  # <NA> (excluded) becomes NaN
+    return pd.DataFrame(
+        {
+            "eligible": reason.isna().to_numpy() & retained.notna().to_numpy(),
+            "exclusion_reason": reason.to_numpy(dtype=object),
+            "retained": retained.to_numpy(dtype=float),
+        },
+        index=ids,
+    )
+
+
+def _labels(dataset: Dataset, config: Config, segments: pd.DataFrame) -> dict[str, str]:
+    """Plain words for the size and plan covariates present, naming the user's columns."""
+    out = {}
+    if dataset.kind == "wide":
+        names = dataset.wide.columns if dataset.wide is not None else {}
+    else:
+        names = {
+            "plan": config.column("accounts", "plan"),
+            "size": config.column("accounts", "company_size"),
+            "seats": config.column("accounts", "seats"),
+        }
+    kind, _ = account_size(dataset.accounts)
+    if kind is not None and segments["size_stratum"].nunique() > 1:
+        if kind == "seats":
+            column = names.get("seats", "seats")
+            out["size"] = "size (seats" + (f", {column}" if column != "seats" else "") + ")"
+        else:
+            column = names.get("size", "company_size")
+            what = "company size bands" if kind == "bands" else "company size"
+            out["size"] = what + (f" ({column})" if column != "company_size" else "")
+    if segments["plan"].nunique() > 1:
+        column = names.get("plan", "plan")
+        out["plan"] = "plan" + (f" ({column})" if column != "plan" else "")
     return out
 
 
@@ -189,25 +422,12 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
         if dataset.feature_catalog is not None
         else pd.Series(dtype=object)
     )
-    segments = _segments(acc, config)
-    covariates = _covariates(acc)
+    segments = account_segments(acc, config)
+    labels = _labels(dataset, config, segments)
 
     if dataset.kind == "wide":
-        accounts = acc.assign(eligible=True, exclusion_reason=None)
-        flags = dataset.flags.reindex(ids)
-        return Population(
-            flags=flags,
-            retained=~dataset.churned.reindex(ids),
-            covariates=covariates,
-            segments=segments,
-            accounts=accounts,
-            exclusions=pd.DataFrame(columns=["reason", "accounts", "description"]),
-            catalog=catalog,
-            as_of=dataset.as_of,
-            observation_days=study.observation_days,
-            horizon_days=study.horizon_days,
-            kind="wide",
-        )
+        return _wide_population(dataset, config, acc, catalog, segments, labels)
+    covariates = _covariates(acc)
 
     as_of = pd.Timestamp(dataset.as_of)
     signup = acc["signup_date"]
@@ -253,7 +473,150 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
         near_churn=_near_churn(
             dataset, flags.index, study.observation_days, config.features.leaky_days
         ),
+        labels=labels,
     )
+
+
+#: Description of the exclusion of rows by outcome value (``[wide] exclude_values``).
+OUTCOME_EXCLUSION = "outcome value listed in [wide] exclude_values: neither stayed nor churned"
+
+
+def _wide_population(dataset, config, acc, catalog, segments, labels) -> Population:
+    """The population of a wide table.
+
+    Rows left out by outcome value are counted by value; choice levels
+    (expanded columns, add-ons excepted) and ``covariates`` columns become
+    covariates, never features; each count column becomes the flag
+    ``"column>=t"`` with ``t`` chosen by :func:`~milestone_discovery.thresholds.scan_thresholds`
+    against retention (chosen on one half, its lift measured on the other).
+    """
+    study = config.study
+    info = dataset.wide
+    if dataset.churned is None:
+        column = info.outcome if info is not None and info.outcome else config.wide.outcome
+        raise DataValidationError(
+            [
+                Problem(
+                    _table_name(dataset.source),
+                    column,
+                    "outcome column not found: it is needed to study retention (scoring "
+                    "new customers with a saved framework does not need it)",
+                )
+            ]
+        )
+    outcome = wide_outcomes(dataset).reindex(acc["account_id"])
+    eligible = outcome["eligible"].to_numpy(dtype=bool)
+    ids = pd.Index(acc["account_id"][eligible], name="account_id")
+    reasons = outcome["exclusion_reason"].dropna().value_counts().sort_index()
+    exclusions = pd.DataFrame(
+        [
+            {"reason": r, "accounts": int(n), "description": OUTCOME_EXCLUSION}
+            for r, n in reasons.items()
+        ],
+        columns=["reason", "accounts", "description"],
+    )
+    retained = pd.Series(
+        outcome["retained"].to_numpy()[eligible].astype(bool), index=ids, name="retained"
+    )
+    choices = dict(info.choices) if info is not None else {}
+    addons = list(info.addons) if info is not None else []
+    not_features = [f for levels in choices.values() for f in levels if f not in addons]
+    flags = dataset.flags.reindex(ids).drop(columns=not_features)
+    factors = (
+        info.factors.reindex(ids)
+        if info is not None and info.factors.shape[1]
+        else pd.DataFrame(index=ids)
+    )
+
+    scans, features, skipped = {}, {}, {}
+    fc = config.features
+    # a threshold leaving too few accounts on either side would be screened out as niche
+    # or ubiquitous: the scan keeps at least that share on each side
+    min_share = max(config.journey.min_side_share, fc.min_prevalence, 1 - fc.max_prevalence)
+    counts = info.counts.reindex(ids) if info is not None else pd.DataFrame(index=ids)
+    for col in counts.columns:
+        try:
+            scan = scan_thresholds(
+                counts[col].to_numpy(dtype=float),
+                retained.to_numpy(dtype=bool),
+                min_share=min_share,
+                n_bootstrap=config.journey.n_bootstrap,
+                random_state=study.seed,
+                alpha=fc.alpha,
+                metric_name=col,
+                outcome_name="retention",
+            )
+        except InsufficientDataError as exc:
+            skipped[col] = str(exc)
+            continue
+        name = count_feature_name(col, scan.threshold)
+        scans[col], features[col] = scan, name
+        flags[name] = counts[col].to_numpy(dtype=float) >= scan.threshold
+    if len(catalog):  # a count column's category is its flag's
+        catalog = catalog.rename(index=features)
+
+    adjust = _adjustment_factors(info)
+    covariates = _covariates(acc, adjust).loc[ids]
+    segments = segments.loc[ids]
+    extra = []
+    for col in adjust.columns:
+        values = adjust[col].reindex(ids)
+        if values.nunique() > 1:
+            segments = segments.assign(**{f"factor:{col}_stratum": values.to_numpy()})
+            extra.append(col)
+    accounts = acc.assign(
+        eligible=eligible,
+        exclusion_reason=outcome["exclusion_reason"].to_numpy(dtype=object),
+        retained=outcome["retained"].to_numpy(dtype=float),
+    )
+    return Population(
+        flags=flags,
+        retained=retained,
+        covariates=covariates,
+        segments=segments,
+        accounts=accounts,
+        exclusions=exclusions,
+        catalog=catalog,
+        as_of=dataset.as_of,
+        observation_days=study.observation_days,
+        horizon_days=study.horizon_days,
+        kind="wide",
+        extra_adjustments=tuple(extra),
+        labels=labels,
+        factors=factors,
+        factor_roles=dict(info.roles) if info is not None else {},
+        choices=choices,
+        addons=addons,
+        count_scans=scans,
+        count_features=features,
+        count_skipped=skipped,
+    )
+
+
+#: Adjustment level of accounts on an add-on or a skip level of a choice column.
+NO_CHOICE = "(add-on or none)"
+
+
+def _adjustment_factors(info) -> pd.DataFrame:
+    """The factors as adjusted for: an add-on level is a feature, so not a stratum.
+
+    In a choice column with add-ons, accounts on an add-on level are grouped
+    with those on its skip levels (neither chose one of the alternatives);
+    otherwise the add-on could not vary inside any stratum.
+    """
+    if info is None or not info.factors.shape[1]:
+        return pd.DataFrame(index=info.factors.index if info is not None else None)
+    out = info.factors.copy()
+    for col, levels in info.choices.items():
+        addons = [f.partition("=")[2] for f in levels if f in info.addons]
+        if addons and col in out:
+            merged = out[col].isin(addons + list(info.skip_levels.get(col, [])))
+            out[col] = out[col].where(~merged, NO_CHOICE)
+    return out
+
+
+def _table_name(source: str) -> str:
+    return Path(source).stem if source else "table"
 
 
 def window_flags(dataset: Dataset, observation_days: int) -> pd.DataFrame:
@@ -354,7 +717,8 @@ def summarize_population(population: Population) -> str:
         lines = ["Retention population (wide table: flags and outcome as given, no time windows):"]
     else:
         lines = [
-            f"Retention population (window {population.observation_days} d, horizon {population.horizon_days} d):"
+            f"Retention population (window {population.observation_days} d, "
+            f"horizon {population.horizon_days} d):"
         ]
     for row in population.summary().itertuples():
         lines.append(f"  {row.group:<40} {row.accounts:>9,}")

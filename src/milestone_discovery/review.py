@@ -2,12 +2,17 @@
 
 * :func:`compare_runs` compares two run folders (e.g. last quarter's and this
   quarter's): features added, removed or re-categorised, thresholds that
-  moved and whether the move is beyond their confidence intervals, and each
-  milestone's retention lift then and now.
-* :func:`temporal_validation` fits the framework on the earlier signup
-  cohorts only and measures each milestone's retention lift on the later
-  cohorts, which the fit never saw: an out-of-time check of whether the
-  milestones still separate retained from churned accounts.
+  moved and whether the move is beyond their confidence intervals, each
+  milestone's retention lift then and now, its hazard ratio of churn then and
+  now (``survival``), and which effects hold in one segment only
+  (``heterogeneity``); runs without these sections compare as "not run".
+* :func:`~milestone_discovery.study.temporal_validation` fits the framework
+  on the earlier signup cohorts only (:func:`split_signup_cohorts`) and
+  measures each milestone's retention lift on the later cohorts, which the
+  fit never saw (:func:`validate_on_later_cohorts`): an out-of-time check of
+  whether the milestones still separate retained from churned accounts. It
+  lives in :mod:`~milestone_discovery.study` because it runs the study, and
+  the study runs it.
 """
 
 from __future__ import annotations
@@ -19,17 +24,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import stats
 from .config import Config
 from .data import Dataset
 from .errors import InsufficientDataError, MilestoneError
 from .framework import Framework
+from .population import build_population
 
 __all__ = [
     "RunComparison",
     "compare_runs",
     "TemporalValidation",
-    "temporal_validation",
     "milestone_lifts",
+    "split_signup_cohorts",
+    "validate_on_later_cohorts",
 ]
 
 
@@ -43,6 +51,12 @@ class RunComparison:
     features: pd.DataFrame
     thresholds: pd.DataFrame
     lifts: pd.DataFrame
+    #: Per milestone, the hazard ratio of churn with its CI in A and B (empty if neither has one).
+    hazard_ratios: pd.DataFrame | None = None
+    #: Per feature or milestone, where its effect holds alone in A and B (flagged ones only).
+    segments: pd.DataFrame | None = None
+    #: Run -> why it has no survival / heterogeneity section (``{"A": "...", "B": "..."}``).
+    not_run: dict | None = None
 
     @property
     def changed_features(self) -> pd.DataFrame:
@@ -56,7 +70,8 @@ class RunComparison:
             names = f.loc[f["change"] == change, "feature"].tolist()
             if names:
                 lines.append(
-                    f"  {change} ({len(names)}): {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"
+                    f"  {change} ({len(names)}): "
+                    f"{', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"
                 )
         if len(self.changed_features) == 0:
             lines.append("  selected features and categories: unchanged")
@@ -68,7 +83,65 @@ class RunComparison:
             )
         if moved.empty:
             lines.append("  thresholds: unchanged")
+        lines += self._hazard_lines() + self._segment_lines()
         return "\n".join(lines)
+
+    def _why_not(self, section: str) -> str:
+        why = (self.not_run or {}).get(section) or {}
+        if len(why) == 2 and len(set(why.values())) == 1:
+            return f"not in A or B ({next(iter(why.values()))})"
+        return "; ".join(f"not in {run} ({reason})" for run, reason in why.items())
+
+    def _hazard_lines(self) -> list[str]:
+        h = self.hazard_ratios
+        if h is None or h.empty:
+            why = self._why_not("survival")
+            return [f"  hazard ratios of churn: {why}"] if why else []
+        both = h[h["hazard_ratio_a"].notna() & h["hazard_ratio_b"].notna()]
+        moved = both[both["moved_beyond_ci"]]
+        why = self._why_not("survival")
+        if both.empty:
+            only = "A" if h["hazard_ratio_a"].notna().any() else "B"
+            return [f"  hazard ratios of churn: only in {only}" + (f"; {why}" if why else "")]
+        text = (
+            f"  hazard ratios of churn: {len(both)} milestone{'s' if len(both) != 1 else ''} "
+            "in both runs, "
+        )
+        if moved.empty:
+            text += "none moved beyond its CI"
+        else:
+            text += "moved beyond the CI: " + ", ".join(
+                f"{r.milestone} {r.hazard_ratio_a:.2f} -> {r.hazard_ratio_b:.2f}"
+                for r in moved.itertuples()
+            )
+        return [text + (f"; {why}" if why else "")]
+
+    def _segment_lines(self) -> list[str]:
+        seg = self.segments
+        why = self._why_not("heterogeneity")
+        if seg is None or (seg.empty and why):
+            return [f"  segment-specific effects: {why}"] if why else []
+        parts = []
+        for change in ("newly segment-specific", "no longer segment-specific", "segment changed"):
+            rows = seg[seg["change"] == change]
+            if len(rows):
+                where = "where_a" if change == "no longer segment-specific" else "where_b"
+                parts.append(
+                    f"{change}: "
+                    + ", ".join(f"{r.name} ({getattr(r, where)})" for r in rows.itertuples())
+                )
+        if not parts:
+            same = seg[seg["change"] == "unchanged"]
+            parts.append(
+                "unchanged ("
+                + (
+                    ", ".join(f"{r.name}: {r.where_a}" for r in same.itertuples())
+                    if len(same)
+                    else "none"
+                )
+                + ")"
+            )
+        return [f"  segment-specific effects: {'; '.join(parts)}" + (f"; {why}" if why else "")]
 
     def _repr_html_(self) -> str:
         summary = "<br>".join(html.escape(line) for line in self.summary().splitlines())
@@ -77,6 +150,11 @@ class RunComparison:
             + self.thresholds.to_html(index=False, escape=True)
             + self.lifts.round(3).to_html(index=False, escape=True)
             + self.changed_features.to_html(index=False, escape=True)
+            + "".join(
+                t.round(3).to_html(index=False, escape=True)
+                for t in (self.hazard_ratios, self.segments)
+                if t is not None and len(t)
+            )
         )
 
 
@@ -136,6 +214,102 @@ def _lifts(fw: Framework) -> dict[str, tuple]:
     return out
 
 
+def _hazard_ratios(fw: Framework) -> dict[str, tuple]:
+    """Milestone -> (hazard ratio, CI) in the survival section; empty when absent or skipped."""
+    survival = fw.survival if isinstance(fw.survival, dict) else {}
+    out = {}
+    for m in survival.get("milestones") or []:
+        if isinstance(m, dict) and m.get("milestone") is not None:
+            ci = m.get("ci")
+            out[str(m["milestone"])] = (
+                m.get("hazard_ratio"),
+                list(ci) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None,
+            )
+    return out
+
+
+def _segment_flags(fw: Framework) -> dict[str, str] | None:
+    """Feature or milestone -> where alone its effect holds (``"plan = pro"``), flagged ones only.
+
+    None when the run has no heterogeneity results (absent or skipped); from
+    ``heterogeneity.features`` (tested features and milestones), else from
+    ``features[].segment_specific``.
+    """
+    het = fw.heterogeneity if isinstance(fw.heterogeneity, dict) else {}
+    if isinstance(het.get("features"), list):
+        return {
+            str(e["feature"]): f"{e.get('segment')} = {e.get('level')}"
+            for e in het["features"]
+            if isinstance(e, dict) and e.get("segment_specific") is True and "feature" in e
+        }
+    flags = {
+        str(f["feature"]): f["segment_specific"] if isinstance(f["segment_specific"], str) else ""
+        for f in fw.features
+        if isinstance(f, dict) and f.get("segment_specific") and "feature" in f
+    }
+    return flags or None
+
+
+def _not_run(fw: Framework, section: str) -> str | None:
+    value = getattr(fw, section, None)
+    if not isinstance(value, dict) or not value:
+        return "no such section"
+    if value.get("skipped"):
+        return f"skipped: {value['skipped']}"
+    return None
+
+
+def _compare_hazards(a: Framework, b: Framework) -> pd.DataFrame:
+    ha, hb = _hazard_ratios(a), _hazard_ratios(b)
+    rows = []
+    for key in list(dict.fromkeys([*ha, *hb])):
+        va, cia = ha.get(key, (None, None))
+        vb, cib = hb.get(key, (None, None))
+        rows.append(
+            {
+                "milestone": key,
+                "hazard_ratio_a": va,
+                "ci_a": _fmt_ci(cia),
+                "hazard_ratio_b": vb,
+                "ci_b": _fmt_ci(cib),
+                "moved_beyond_ci": bool(
+                    va is not None and vb is not None and (_outside(vb, cia) or _outside(va, cib))
+                ),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "milestone",
+            "hazard_ratio_a",
+            "ci_a",
+            "hazard_ratio_b",
+            "ci_b",
+            "moved_beyond_ci",
+        ],
+    )
+
+
+def _compare_segments(a: Framework, b: Framework) -> pd.DataFrame:
+    fa, fb = _segment_flags(a), _segment_flags(b)
+    rows = []
+    for name in sorted(set(fa or {}) | set(fb or {})):
+        wa = None if fa is None else fa.get(name, "")
+        wb = None if fb is None else fb.get(name, "")
+        if wa is None or wb is None:
+            change = "not tested in " + ("A" if wa is None else "B")
+        elif wa and not wb:
+            change = "no longer segment-specific"
+        elif wb and not wa:
+            change = "newly segment-specific"
+        elif wa != wb:
+            change = "segment changed"
+        else:
+            change = "unchanged"
+        rows.append({"name": name, "where_a": wa, "where_b": wb, "change": change})
+    return pd.DataFrame(rows, columns=["name", "where_a", "where_b", "change"])
+
+
 def _outside(value, ci) -> bool:
     return ci is not None and value is not None and None not in ci and not (ci[0] <= value <= ci[1])
 
@@ -148,8 +322,13 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
     RunComparison
         ``features`` (status and category in A and B, and the change),
         ``thresholds`` (each threshold with its CI in A and B and whether
-        it moved beyond them) and ``lifts`` (each milestone's retention lift
-        with CI, then and now).
+        it moved beyond them), ``lifts`` (each milestone's retention lift
+        with CI, then and now), ``hazard_ratios`` (each milestone's hazard
+        ratio of churn with CI in A and B and whether it moved beyond them)
+        and ``segments`` (each feature or milestone whose effect holds in one
+        segment only in A or B, where, and the change). A run without a
+        survival or heterogeneity section (older, wide-table or skipped)
+        leaves its columns empty and is named in the summary.
     """
     a, b = _load_framework(run_a), _load_framework(run_b)
     fa = {f["feature"]: f for f in a.features}
@@ -229,7 +408,20 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
             }
         )
     lifts = pd.DataFrame(lrows, columns=["milestone", "lift_a", "lift_ci_a", "lift_b", "lift_ci_b"])
-    return RunComparison(str(run_a), str(run_b), features, thresholds, lifts)
+    not_run = {}
+    for section in ("survival", "heterogeneity"):
+        why = {run: _not_run(fw, section) for run, fw in (("A", a), ("B", b))}
+        not_run[section] = {run: w for run, w in why.items() if w}
+    return RunComparison(
+        str(run_a),
+        str(run_b),
+        features,
+        thresholds,
+        lifts,
+        hazard_ratios=_compare_hazards(a, b),
+        segments=_compare_segments(a, b),
+        not_run=not_run,
+    )
 
 
 def _fmt_ci(ci) -> str | None:
@@ -272,54 +464,29 @@ class TemporalValidation:
         }
 
     def _repr_html_(self) -> str:
-        from .plotting import safe_figure_html
+        from .plotting import safe_figure_html  # charts load only when displayed
 
         return (
-            f"<div><strong>Temporal validation</strong>: fitted on {self.train_accounts:,} accounts signed up "
-            f"before {html.escape(self.split_date)}, evaluated on {self.test_accounts:,} later ones.</div>"
+            "<div><strong>Temporal validation</strong>: "
+            f"fitted on {self.train_accounts:,} accounts signed up "
+            f"before {html.escape(self.split_date)}, "
+            f"evaluated on {self.test_accounts:,} later ones.</div>"
             + safe_figure_html(self.plot)
             + self.table.round(3).to_html(index=False, escape=True)
         )
 
     def plot(self, ax=None):
-        """Lift on the fit cohorts vs the later cohorts, per milestone, with 95% CIs."""
-        import matplotlib.pyplot as plt
+        """Lift on the fit cohorts vs the later cohorts, per milestone, with 95% CIs; the figure.
 
-        t = self.table.dropna(subset=["test_lift"])
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6.5, 0.45 * len(t) + 1.3))
-        y = np.arange(len(t))
-        for offset, prefix, color, label in (
-            (-0.15, "fit", "#92c5de", "earlier cohorts (fit)"),
-            (0.15, "test", "#2166ac", "later cohorts (held out)"),
-        ):
-            err = np.vstack(
-                [
-                    t[f"{prefix}_lift"] - t[f"{prefix}_lift_low"],
-                    t[f"{prefix}_lift_high"] - t[f"{prefix}_lift"],
-                ]
-            )
-            ax.errorbar(
-                t[f"{prefix}_lift"],
-                y + offset,
-                xerr=err,
-                fmt="o",
-                color=color,
-                label=label,
-                capsize=2,
-            )
-        ax.axvline(1, color="black", lw=0.8)
-        ax.set_yticks(y, t["milestone"])
-        ax.set_xlabel("retention lift: reached / not reached (95% CI)")
-        ax.legend(fontsize=7)
-        ax.figure.tight_layout()
-        return ax.figure
+        Drawn by :func:`milestone_discovery.plotting.plot_temporal`, as in the report.
+        """
+        from .plotting import plot_temporal  # charts load only when drawn
+
+        return plot_temporal(self.table, ax=ax).figure
 
 
 def milestone_lifts(accounts: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     """Retention lift of every milestone among eligible scored accounts (risk ratio, Katz CI)."""
-    from . import stats
-
     elig = accounts[accounts["eligible"].astype(bool)]
     y = elig["retained"].astype(float).to_numpy() == 1
     cols = [
@@ -355,36 +522,36 @@ def milestone_lifts(accounts: pd.DataFrame, framework: Framework) -> pd.DataFram
     )
 
 
-def temporal_validation(
-    dataset: Dataset,
-    config: Config | None = None,
-    *,
-    split_quantile: float = 0.7,
-    progress: bool = False,
-) -> TemporalValidation:
-    """Fit on the earlier signup cohorts, measure milestone lifts on the later ones.
+def split_signup_cohorts(
+    dataset: Dataset, config: Config, split_quantile: float = 0.7
+) -> tuple[Dataset, pd.Timestamp]:
+    """The earlier signup cohorts of a dataset, on which a temporal validation fits.
 
     Parameters
     ----------
     dataset : Dataset
         A dated dataset (wide tables have no signup dates).
-    config : Config, optional
+    config : Config
     split_quantile : float
         Share of the retention population (by signup date) used for fitting.
 
     Returns
     -------
-    TemporalValidation
+    early : Dataset
+        The accounts that signed up before ``split`` (all their tables).
+    split : pandas.Timestamp
+        The first signup date of the later, held-out cohorts.
 
     Raises
     ------
     InsufficientDataError
-        For wide tables, or when either side has too few accounts.
-    """
-    from .population import build_population
-    from .study import run_study
+        For wide tables, or when the retention population is smaller than
+        twice ``config.study.min_accounts``.
 
-    config = config or Config()
+    See Also
+    --------
+    milestone_discovery.study.temporal_validation : fits on ``early``, measures on the rest.
+    """
     if dataset.kind == "wide":
         raise InsufficientDataError("temporal validation needs signup dates; a wide table has none")
     population = build_population(dataset, config)
@@ -392,18 +559,43 @@ def temporal_validation(
     eligible_signups = signup.reindex(population.flags.index).sort_values()
     if len(eligible_signups) < 2 * config.study.min_accounts:
         raise InsufficientDataError(
-            f"temporal validation needs at least {2 * config.study.min_accounts} eligible accounts, "
+            f"temporal validation needs at least {2 * config.study.min_accounts} "
+            "eligible accounts, "
             f"found {len(eligible_signups)}"
         )
     split = eligible_signups.iloc[int(split_quantile * len(eligible_signups))]
-    early_ids = signup.index[signup < split]
-    early = dataset.subset(early_ids)
-    fitted = run_study(early, config, progress=progress, temporal=False)
-    fw = fitted.framework
-    scored = fw.score(dataset, config)
+    return dataset.subset(signup.index[signup < split]), split
+
+
+def validate_on_later_cohorts(
+    framework: Framework,
+    fit_accounts: pd.DataFrame,
+    dataset: Dataset,
+    config: Config,
+    split: pd.Timestamp,
+) -> TemporalValidation:
+    """Milestone lifts of a framework on the cohorts that signed up from ``split`` on.
+
+    Parameters
+    ----------
+    framework : Framework
+        Fitted on the earlier cohorts (see :func:`split_signup_cohorts`).
+    fit_accounts : pandas.DataFrame
+        The earlier cohorts' accounts scored by ``framework`` (the fit's lifts).
+    dataset : Dataset
+        The whole dataset; its later cohorts are scored without refitting.
+    config : Config
+    split : pandas.Timestamp
+        The first signup date of the later cohorts.
+
+    Returns
+    -------
+    TemporalValidation
+    """
+    scored = framework.score(dataset, config)
     later = scored[pd.to_datetime(scored["signup_date"]) >= split]
-    fit_lifts = milestone_lifts(fitted.accounts, fw).set_index("milestone")
-    test_lifts = milestone_lifts(later, fw).set_index("milestone")
+    fit_lifts = milestone_lifts(fit_accounts, framework).set_index("milestone")
+    test_lifts = milestone_lifts(later, framework).set_index("milestone")
     table = pd.DataFrame(
         {
             "threshold": fit_lifts["threshold"],
@@ -419,7 +611,7 @@ def temporal_validation(
     ).reset_index()
     return TemporalValidation(
         split_date=pd.Timestamp(split).date().isoformat(),
-        train_accounts=int(fitted.population.n_eligible),
+        train_accounts=int(fit_accounts["eligible"].astype(bool).sum()),
         test_accounts=int(later["eligible"].astype(bool).sum()),
         table=table,
     )

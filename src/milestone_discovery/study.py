@@ -24,19 +24,41 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from . import stats
 from .config import Config
+from .covariates import factor_effects
 from .data import Dataset, load_dataset
-from .errors import FileAccessError, RunFolderError
+from .errors import FileAccessError, InsufficientDataError, RunFolderError
+from .expansion import ExpansionResult, discover_expansion
 from .features import FeatureResult, discover_features
 from .framework import Framework, clean_json
-from .journey import JourneyResult, discover_journey, score_accounts
+from .heterogeneity import HeterogeneityResult, effect_heterogeneity
+from .journey import (
+    JourneyResult,
+    compare_rates,
+    discover_journey,
+    journey_metrics,
+)
 from .maturity import MaturityResult, discover_maturity
 from .population import Population, build_population
+from .review import TemporalValidation, split_signup_cohorts, validate_on_later_cohorts
 from .runfolder import RunFolder, unique_slugs, write_csv
+from .sensitivity import SensitivityResult, window_sensitivity
+from .scoring import score_accounts
+from .survival import SurvivalResult, milestone_columns, survival_analysis
 
-__all__ = ["Study", "run_study", "discover", "build_framework", "funnel_table"]
+__all__ = [
+    "Study",
+    "run_study",
+    "temporal_validation",
+    "discover",
+    "build_framework",
+    "funnel_table",
+    "input_fingerprint",
+]
 
 
 @dataclass
@@ -54,6 +76,13 @@ class Study:
         Accounts reaching each milestone, conversion and retention by stage.
     timings : dict
         Seconds per stage.
+    survival, heterogeneity : SurvivalResult, HeterogeneityResult or None
+        Time to churn by milestone, and each effect per plan and size band
+        (None when skipped; the framework says why).
+    expansion : ExpansionResult or None
+        The feature stage with expansion as the outcome, among retained accounts.
+    sensitivity : SensitivityResult or None
+        The feature stage at other observation windows and horizons (opt-in).
     """
 
     config: Config
@@ -67,6 +96,10 @@ class Study:
     funnel: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     validation: dict | None = None
+    survival: SurvivalResult | None = None
+    heterogeneity: HeterogeneityResult | None = None
+    expansion: ExpansionResult | None = None
+    sensitivity: SensitivityResult | None = None
 
     def _repr_html_(self) -> str:
         parts = ["<h3>Milestone study</h3>"]
@@ -80,13 +113,30 @@ class Study:
 
     def __repr__(self) -> str:
         return (
-            f"Study({html.escape(self.dataset.source)}: {self.population.n_eligible} eligible accounts, "
-            f"{len(self.features.selected)} selected features, {len(self.maturity.categories)} categories)"
+            f"Study({html.escape(self.dataset.source)}: "
+            f"{self.population.n_eligible} eligible accounts, "
+            f"{len(self.features.selected)} selected features, "
+            f"{len(self.maturity.categories)} categories)"
         )
 
 
 def _scan_dict(scan, **extra) -> dict:
     return {**extra, **scan.summary()}
+
+
+def _caveats(config: Config, features: FeatureResult, dataset: Dataset) -> list[str]:
+    """Plain-words limits of what was adjusted for, when they matter to the findings."""
+    if not features.selected or config.features.adjust_for_early_activity:
+        return []
+    if dataset.kind != "tables" or dataset.activity is None:
+        return []
+    return [
+        f"Milestone effects are adjusted for {features.adjusted_for}, not for how engaged an "
+        "account was from the start: engaged accounts tend both to adopt more features and to "
+        "stay, so a selected feature may mark engagement rather than cause retention. To see "
+        "which milestones hold beyond early engagement, re-run with "
+        "features.adjust_for_early_activity = true."
+    ]
 
 
 def build_framework(
@@ -174,9 +224,7 @@ def build_framework(
     }
     if maturity.overall is not None and maturity.min_categories is not None:
         reached = maturity.levels["mature"].to_numpy()
-        from .journey import _rr_row
-
-        maturity_dict["mature_vs_not"] = _rr_row(
+        maturity_dict["mature_vs_not"] = compare_rates(
             "retained", reached, population.retained.to_numpy()
         )
     activation = utilization = setup = None
@@ -223,14 +271,25 @@ def build_framework(
                 }
             )
     m = features.metrics.set_index("model")
+    adjusted = not features.adjusted_for.startswith("nothing")
     model = {
         "n_accounts": features.n_accounts,
         "covariates": features.covariates,
+        "adjusted_for": features.adjusted_for,
+        # False: the "adjusted" odds ratios equal the raw ones (nothing to adjust for)
+        "adjusted": adjusted,
+        # what the baseline ("covariates") model knows, in plain words
+        "baseline": (
+            f"{features.adjusted_for} only"
+            if features.covariates
+            else "nothing: the average retention rate (ROC-AUC 0.5 by construction)"
+        ),
         "metrics": features.metrics.to_dict(orient="records"),
         "roc_auc_gain_vs_covariates": float(
             m.loc["covariates+features", "roc_auc_gain_vs_covariates"]
         ),
     }
+    effects = factor_effects(population, config.features.alpha)
     data = {
         "kind": dataset.kind,
         "accounts": int(len(dataset.accounts)),
@@ -241,7 +300,7 @@ def build_framework(
             journey.exclusions.to_dict(orient="records") if journey.exclusions is not None else []
         ),
         "skipped_stages": journey.skipped,
-        "notes": list(dataset.notes) + list(maturity.notes),
+        "notes": list(dataset.notes) + list(maturity.notes) + _caveats(config, features, dataset),
     }
     return Framework(
         as_of=dataset.as_of.isoformat() if dataset.as_of else None,
@@ -253,8 +312,40 @@ def build_framework(
         activation=activation,
         utilization=utilization,
         setup=setup,
+        covariates={
+            "adjusted_for_in_features": features.adjusted_for,
+            "factors": effects["covariates"],
+        },
+        choices=effects["choices"] if dataset.kind == "wide" else None,
+        counts=_count_sections(population, features, dataset) if dataset.kind == "wide" else None,
         data=data,
         model=model,
+    )
+
+
+def _count_sections(
+    population: Population, features: FeatureResult, dataset: Dataset
+) -> list[dict]:
+    """Per count column: the threshold chosen, its held-out lift and shape, its flag's status."""
+    status = features.features.set_index("feature")["status"]
+    out = []
+    for col, scan in population.count_scans.items():
+        name = population.count_features[col]
+        out.append(
+            {
+                "column": col,
+                "feature": name,
+                "status": status.get(name),
+                "metric": scan.metric,
+                "outcome": scan.outcome,
+                **scan.summary(),
+            }
+        )
+    for col, why in population.count_skipped.items():
+        out.append({"column": col, "feature": None, "status": "no_threshold", "skipped": why})
+    order = list(dataset.wide.counts.columns) if dataset.wide is not None else []
+    return sorted(
+        out, key=lambda e: order.index(e["column"]) if e["column"] in order else len(order)
     )
 
 
@@ -267,8 +358,6 @@ def funnel_table(accounts: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     that sense, accounts whose furthest milestone it is (``at_stage``) and
     their retention with a Wilson 95% CI.
     """
-    from . import stats
-
     elig = accounts[accounts["eligible"].astype(bool)]
     milestones = [s for s in ("setup", "activation", "utilization", "mature") if s in elig.columns]
     rows, still, prev = [], pd.Series(True, index=elig.index), len(elig)
@@ -297,12 +386,50 @@ def funnel_table(accounts: pd.DataFrame, framework: Framework) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def with_early_activity(population: Population, dataset: Dataset, config: Config) -> Population:
+    """The population also adjusted for early engagement (``features.adjust_for_early_activity``).
+
+    Parameters
+    ----------
+    population : Population
+    dataset : Dataset
+    config : Config
+
+    Returns
+    -------
+    Population
+
+    Notes
+    -----
+    The covariate is ``log1p`` of the activation metric summed over the
+    activation months (see :func:`~milestone_discovery.journey.journey_metrics`).
+
+    Raises
+    ------
+    InsufficientDataError
+        When the dataset has no ``activity`` table.
+    """
+    if dataset.kind != "tables" or dataset.activity is None:
+        raise InsufficientDataError(
+            "features.adjust_for_early_activity needs an 'activity' table; this dataset has none"
+        )
+    metrics = journey_metrics(dataset, config).reindex(population.flags.index)
+    value = np.log1p(metrics["activation_value"].fillna(0.0).clip(lower=0))
+    months = config.journey.activation_months
+    return population.with_covariate(
+        "early_activity",
+        value,
+        f"early activity ({config.journey.activation_metric}, months 0-{months - 1})",
+    )
+
+
 def run_study(
     dataset: Dataset,
     config: Config | None = None,
     *,
     progress: bool = True,
     temporal: bool | None = None,
+    secondary: bool = True,
 ) -> Study:
     """Run every stage on a loaded dataset.
 
@@ -315,6 +442,10 @@ def run_study(
     temporal : bool, optional
         Run the temporal validation (default ``config.study.temporal_validation``);
         its result is stored in ``framework.validation``.
+    secondary : bool
+        Also run the survival, heterogeneity, expansion and (when
+        ``[sensitivity] enabled``) window-sensitivity analyses (the temporal
+        refit skips them).
 
     Returns
     -------
@@ -325,6 +456,8 @@ def run_study(
     timings = {}
     t0 = time.perf_counter()
     population = build_population(dataset, config)
+    if config.features.adjust_for_early_activity:
+        population = with_early_activity(population, dataset, config)
     timings["population"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     features = discover_features(population, config, progress=progress)
@@ -340,10 +473,20 @@ def run_study(
     accounts = score_accounts(framework, dataset, config)
     funnel = funnel_table(accounts, framework)
     timings["scoring"] = time.perf_counter() - t0
+    survival = heterogeneity = expansion = sensitivity = None
+    if secondary:
+        t0 = time.perf_counter()
+        survival, heterogeneity = _secondary_analyses(
+            dataset, population, features, accounts, framework, config
+        )
+        timings["survival_heterogeneity"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        expansion = _expansion_analysis(dataset, population, features, framework, config)
+        timings["expansion"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sensitivity = _sensitivity_analysis(dataset, features, framework, config)
+        timings["sensitivity"] = time.perf_counter() - t0
     if temporal:
-        from .errors import InsufficientDataError
-        from .review import temporal_validation
-
         t0 = time.perf_counter()
         try:
             check = temporal_validation(
@@ -364,10 +507,156 @@ def run_study(
         accounts=accounts,
         funnel=funnel,
         timings=timings,
+        survival=survival,
+        heterogeneity=heterogeneity,
+        expansion=expansion,
+        sensitivity=sensitivity,
     )
 
 
-def _fingerprint(path: Path) -> dict:
+def _expansion_analysis(dataset, population, features, framework, config):
+    """Expansion as a second outcome; ``framework.expansion`` and per-feature labels.
+
+    Every feature entry gains ``expansion_status`` and ``milestone_for``
+    (``"stay"``, ``"grow"``, ``"both"`` or None) when the stage ran.
+    """
+    if not config.expansion.enabled:
+        framework.expansion = {"skipped": "turned off ([expansion] enabled = false)"}
+        return None
+    try:
+        result = discover_expansion(dataset, population, features, config)
+    except InsufficientDataError as exc:
+        framework.expansion = {"skipped": str(exc)}
+        return None
+    framework.expansion = result.to_dict()
+    table = result.labels.set_index("feature")
+    for entry in framework.features:
+        name = entry["feature"]
+        entry["expansion_status"] = table["expansion"].get(name)
+        entry["milestone_for"] = table["label"].get(name)
+    return result
+
+
+def _sensitivity_analysis(dataset, features, framework, config):
+    """The feature stage at other windows (opt-in); ``framework.sensitivity``.
+
+    Every feature entry gains ``window_share`` (share of the settings
+    selecting it) when it ran.
+    """
+    if not config.sensitivity.enabled:
+        framework.sensitivity = {
+            "skipped": "off by default ([sensitivity] enabled = true runs it): each window "
+            "setting re-runs the feature stage"
+        }
+        return None
+    try:
+        result = window_sensitivity(dataset, config, main=features)
+    except InsufficientDataError as exc:
+        framework.sensitivity = {"skipped": str(exc)}
+        return None
+    framework.sensitivity = result.to_dict()
+    share = result.features.set_index("feature")["share"]
+    for entry in framework.features:
+        entry["window_share"] = share.get(entry["feature"])
+    return result
+
+
+def _secondary_analyses(dataset, population, features, accounts, framework, config):
+    """Survival from the landmark and effect heterogeneity; each skipped with its reason."""
+    alpha = config.features.alpha
+    milestones = milestone_columns(accounts)
+    survival = heterogeneity = None
+    if dataset.kind == "tables":  # a wide table has no dates
+        try:
+            survival = survival_analysis(
+                dataset.accounts,
+                milestones,
+                as_of=dataset.as_of,
+                observation_days=config.study.observation_days,
+                horizon_days=config.study.horizon_days,
+                alpha=alpha,
+            )
+            framework.survival = survival.to_dict()
+        except InsufficientDataError as exc:
+            framework.survival = {"skipped": str(exc)}
+    else:
+        framework.survival = {"skipped": "a wide table has no dates to follow accounts over time"}
+    flags = pd.concat(
+        [
+            population.flags[list(features.selected)],
+            milestones.reindex(population.flags.index).fillna(False).astype(bool),
+        ],
+        axis=1,
+    )
+    try:
+        heterogeneity = effect_heterogeneity(
+            flags,
+            population.retained,
+            population.segments,
+            alpha=alpha,
+            multiplicity=config.features.multiplicity,
+        )
+        framework.heterogeneity = heterogeneity.to_dict()
+        flagged = heterogeneity.segment_specific
+        for entry in framework.features:
+            entry["segment_specific"] = flagged.get(entry["feature"])
+    except InsufficientDataError as exc:
+        framework.heterogeneity = {"skipped": str(exc)}
+    return survival, heterogeneity
+
+
+def temporal_validation(
+    dataset: Dataset,
+    config: Config | None = None,
+    *,
+    split_quantile: float = 0.7,
+    progress: bool = False,
+) -> TemporalValidation:
+    """Fit on the earlier signup cohorts, measure milestone lifts on the later ones.
+
+    :func:`run_study` runs it (``temporal=True``) and it runs :func:`run_study`
+    on the earlier cohorts, so both live here; the steps that fit nothing are
+    :func:`~milestone_discovery.review.split_signup_cohorts` and
+    :func:`~milestone_discovery.review.validate_on_later_cohorts`.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A dated dataset (wide tables have no signup dates).
+    config : Config, optional
+    split_quantile : float
+        Share of the retention population (by signup date) used for fitting.
+    progress : bool
+        Show progress bars of the fit.
+
+    Returns
+    -------
+    TemporalValidation
+
+    Raises
+    ------
+    InsufficientDataError
+        For wide tables, or when either side has too few accounts.
+    """
+    config = config or Config()
+    early, split = split_signup_cohorts(dataset, config, split_quantile)
+    fitted = run_study(early, config, progress=progress, temporal=False, secondary=False)
+    return validate_on_later_cohorts(fitted.framework, fitted.accounts, dataset, config, split)
+
+
+def input_fingerprint(path: Path) -> dict:
+    """SHA-256 and size of every input file, as recorded in ``run.json``.
+
+    Parameters
+    ----------
+    path : Path
+        A dataset folder (its ``.csv`` and ``.parquet`` files) or one table file.
+
+    Returns
+    -------
+    dict
+        ``{file name: {"sha256": hex digest, "bytes": size}}``, in file name order.
+    """
     files = (
         [path]
         if path.is_file()
@@ -424,6 +713,8 @@ def stage_tables(study: Study) -> dict[str, pd.DataFrame]:
     }
     if study.maturity.step is not None:
         t["maturity_min_categories_scan"] = study.maturity.step["table"]
+    for col, scan in study.population.count_scans.items():
+        t[f"count_scan__{col}"] = scan.table
     for name, scan in study.maturity.category_scans.items():
         t[f"maturity_scan__{name}"] = scan.table
     j = study.journey
@@ -434,6 +725,8 @@ def stage_tables(study: Study) -> dict[str, pd.DataFrame]:
     ):
         if obj is not None:
             t[name] = obj.table
+            if obj.curve is not None:  # what "gradual" looks like
+                t[name.replace("_scan", "_curve")] = obj.curve
     for name, frame in (
         ("activation_validation", j.activation_validation),
         ("utilization_by_size", j.utilization_by_size),
@@ -442,6 +735,9 @@ def stage_tables(study: Study) -> dict[str, pd.DataFrame]:
     ):
         if frame is not None:
             t[name] = frame
+    for result in (study.survival, study.heterogeneity, study.expansion, study.sensitivity):
+        if result is not None:
+            t.update(result.tables())
     return t
 
 
@@ -454,7 +750,7 @@ def write_accounts_csv(accounts: pd.DataFrame, path: Path) -> None:
     Parameters
     ----------
     accounts : pandas.DataFrame
-        Scored accounts (:func:`~milestone_discovery.journey.score_accounts`).
+        Scored accounts (:func:`~milestone_discovery.scoring.score_accounts`).
     path : Path
         The CSV file to write.
     """
@@ -512,7 +808,7 @@ def discover(
     with RunFolder(out, inputs=[dataset_path]) as folder:
         try:
             dataset = load_dataset(dataset_path, config)
-            fingerprint = _fingerprint(dataset_path)
+            fingerprint = input_fingerprint(dataset_path)
         except OSError as exc:
             raise FileAccessError(
                 f"cannot read the dataset {exc.filename or dataset_path}: {exc.strerror or exc}"

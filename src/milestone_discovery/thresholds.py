@@ -131,63 +131,45 @@ class ThresholdScan:
         lv = self.level
         return (
             f"<div><strong>Threshold for {html.escape(self.metric)}</strong> against "
-            f"{html.escape(self.outcome)}: &ge; {self.threshold:.4g} ({lv} CI {self.ci[0]:.4g}-{self.ci[1]:.4g}), "
+            f"{html.escape(self.outcome)}: &ge; {self.threshold:.4g} "
+            f"({lv} CI {self.ci[0]:.4g}-{self.ci[1]:.4g}), "
             f"shape <em>{self.shape}</em>. On the {self.n_holdout:,} held-out accounts: "
             f"{self.share_above:.0%} above; {html.escape(self.outcome)} "
             f"{self.rate_above:.1%} above vs {self.rate_below:.1%} below (lift {self.lift:.2f}, "
-            f"{lv} CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); step p {self.step_p_value:.2g}</div>"
+            f"{lv} CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); "
+            f"step p {self.step_p_value:.2g}</div>"
             + _plot_html(self)
             + self.table.round(4).to_html(index=False, escape=True, max_rows=30)
         )
 
     def plot_phi(self, ax=None):
-        """Phi by candidate threshold (selection half), with the chosen one and its CI marked."""
-        import matplotlib.pyplot as plt
+        """Phi by candidate threshold (selection half), the chosen one and its CI; the figure.
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        t = self.table
-        ax.plot(t["threshold"], t["phi"], color="0.6", lw=1, label="all candidates")
-        ok = t[t["eligible"]]
-        ax.plot(
-            ok["threshold"],
-            ok["phi"],
-            "o-",
-            ms=3,
-            color="#2166ac",
-            label="enough accounts each side",
-        )
-        ax.axvspan(
-            self.ci[0], self.ci[1], color="#fdb863", alpha=0.35, label=f"{self.level} bootstrap CI"
-        )
-        ax.axvline(self.threshold, color="#b2182b", lw=1.5, label=f"chosen: {self.threshold:.4g}")
-        ax.set_xlabel(f"{self.metric} threshold (milestone: value >= threshold)")
-        ax.set_ylabel(f"phi with {self.outcome}")
-        ax.legend(fontsize=7)
-        ax.figure.tight_layout()
-        return ax.figure
+        Drawn by :func:`milestone_discovery.plotting.plot_threshold_scan`, as in the report.
+        """
+        from .plotting import plot_threshold_scan  # charts load only when drawn
+
+        return plot_threshold_scan(
+            self.table,
+            self.threshold,
+            self.ci,
+            xlabel=self.metric,
+            outcome=self.outcome,
+            ax=ax,
+        ).figure
 
     def plot_curve(self, ax=None):
         """Outcome rate by metric bin with CIs, and the chosen threshold."""
-        import matplotlib.pyplot as plt
+        from .plotting import plot_outcome_curve
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        c = self.curve
-        err = np.vstack([c["rate"] - c["rate_low"], c["rate_high"] - c["rate"]])
-        ax.errorbar(
-            c["metric_mid"], c["rate"], yerr=err, fmt="o-", ms=3, color="#2166ac", capsize=2
-        )
-        ax.axvline(
+        ax = plot_outcome_curve(
+            self.curve,
             self.threshold,
-            color="#b2182b",
-            lw=1.2,
-            label=f"threshold {self.threshold:.4g} ({self.shape})",
+            self.shape,
+            xlabel=self.metric,
+            ylabel=f"{self.outcome} rate ({self.level} CI)",
+            ax=ax,
         )
-        ax.set_xlabel(self.metric)
-        ax.set_ylabel(f"{self.outcome} rate ({self.level} CI)")
-        ax.legend(fontsize=7)
-        ax.figure.tight_layout()
         return ax.figure
 
 
@@ -526,7 +508,8 @@ def scan_thresholds(
     for part, name in ((sel, "selection"), (~sel, "held-out")):
         if y[part].all() or not y[part].any():
             raise InsufficientDataError(
-                f"{outcome_name}: a single outcome class among the {int(part.sum())} accounts of the {name} "
+                f"{outcome_name}: a single outcome class among the {int(part.sum())} accounts "
+                f"of the {name} "
                 f"half ({len(y)} in all); no threshold can be chosen and checked"
             )
     cands = (
@@ -541,7 +524,8 @@ def scan_thresholds(
     )
     if best is None:
         raise InsufficientDataError(
-            f"{metric_name}: no threshold leaves at least {min_share:.0%} of the {len(xs)} accounts "
+            f"{metric_name}: no threshold leaves at least {min_share:.0%} "
+            f"of the {len(xs)} accounts "
             "(selection half) on each side"
         )
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -622,7 +606,9 @@ def scan_thresholds(
 def choose_threshold(
     metric, outcome, candidates, *, min_share: float = 0.05, weights=None
 ) -> float | None:
-    """The best-phi candidate leaving ``min_share`` on each side, or None (no bootstrap, no split)."""
+    """The best-phi candidate leaving ``min_share`` on each side, or None
+    (no bootstrap, no split).
+    """
     x = np.asarray(metric, dtype=float)
     cands = np.unique(np.asarray(candidates, dtype=float))
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)

@@ -11,8 +11,9 @@ code is judged on whether it recovers the planted truth and avoids the traps.
 
 Modules: :mod:`.catalog` (constants, features, ``EFFECTS``),
 :mod:`.scenarios` (presets), :mod:`.generator` (:func:`make_synthetic`),
-:mod:`.truth` (the truth dictionary, :func:`planted_maturity`) and
-:mod:`.dataset` (:class:`SyntheticDataset`).
+:mod:`.truth` (the truth dictionary, :func:`planted_maturity`),
+:mod:`.dataset` (:class:`SyntheticDataset`) and :mod:`.evaluate`
+(:func:`recovery`: how far a study found the planted truth).
 
 Planted roles (``truth["features"][name]["role"]``)
 --------------------------------------------------
@@ -70,6 +71,14 @@ null
 engagement_null
     A latent engagement drives adoption, activity and retention; no feature
     is causal (drivers, proxies and neutrals labelled ``engagement``).
+expansion
+    Default retention; expansion (0/1, among accounts still customers at
+    day 365) no longer follows category maturity but a direct effect of five
+    neutral features (raise expansion only: ``grow``) and two drivers
+    (``both``); the other drivers raise retention only (``stay``), listed in
+    ``truth["expansion"]``, with ``expansion_role`` per feature. And
+    ``away_mode`` raises retention on the ``pro`` plan only: a driver outside
+    the maturity rule, ``truth["segment_specific"]``.
 
 Every truth records ``scenario``, ``shape`` (``activation``,
 ``utilization``, ``maturity``: ``"step"``, ``"gradual"`` or ``"none"``) and
@@ -99,6 +108,7 @@ from .catalog import (
     OBSERVATION_DAYS,
 )
 from .dataset import SyntheticDataset
+from .evaluate import TRAP_ROLES, recovery
 from .generator import make_synthetic
 from .scenarios import SCENARIOS, Scenario, UnknownScenarioError, get_scenario, scenario_names
 from .truth import planted_maturity
@@ -114,9 +124,11 @@ __all__ = [
     "SCENARIOS",
     "Scenario",
     "SyntheticDataset",
+    "TRAP_ROLES",
     "UnknownScenarioError",
     "get_scenario",
     "make_synthetic",
     "planted_maturity",
+    "recovery",
     "scenario_names",
 ]

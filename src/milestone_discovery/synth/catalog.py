@@ -54,7 +54,7 @@ EXPECTED_STATUS = {
 }
 
 # name, category, role, PMs' hypothesis, target in-window prevalence
-_FEATURES = (
+FEATURES = (
     # support_channels
     ("messenger_live_chat", "support_channels", "driver", "mature", 0.48),
     ("whatsapp_channel", "support_channels", "driver", "mature", 0.38),
@@ -125,7 +125,7 @@ _FEATURES = (
     ("conversation_topics_ai", "reporting", "survivor", "mature", 0.15),
 )
 
-_DESCRIPTIONS = {
+DESCRIPTIONS = {
     "messenger_live_chat": "Live chat in the web messenger",
     "whatsapp_channel": "WhatsApp Business conversations in the inbox",
     "sms_channel": "Two-way SMS conversations",
@@ -192,7 +192,7 @@ _DESCRIPTIONS = {
 }
 
 # name, kind, completion probability, share completed within the setup window
-_SETUP_STEPS = (
+SETUP_STEPS = (
     ("install_messenger", "driver", 0.50, 0.85),
     ("import_help_articles", "driver", 0.40, 0.85),
     ("configure_assignment_rules", "driver", 0.45, 0.85),

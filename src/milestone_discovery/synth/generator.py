@@ -14,16 +14,16 @@ import numpy as np
 import pandas as pd
 
 from .catalog import (
-    _DESCRIPTIONS,
-    _FEATURES,
-    _SETUP_STEPS,
     ACTIVATION_THRESHOLD,
     ACTIVITY_MONTHS,
     CATEGORIES,
+    DESCRIPTIONS,
+    FEATURES,
     HORIZON_DAYS,
     OBSERVATION_DAYS,
     PLAN_SHARES,
     PLANS,
+    SETUP_STEPS,
     SETUP_WINDOW_DAYS,
     SIGNUP_SPAN_DAYS,
     UTILIZATION_THRESHOLD,
@@ -212,10 +212,10 @@ def make_synthetic(
 
     # --- setup steps (completion independent of engagement) --------------
     st = fx["setup"]
-    step_names = [s[0] for s in _SETUP_STEPS]
-    step_kind = np.array([s[1] for s in _SETUP_STEPS])
-    p_done = np.array([s[2] for s in _SETUP_STEPS])
-    p_early = np.array([s[3] for s in _SETUP_STEPS])
+    step_names = [s[0] for s in SETUP_STEPS]
+    step_kind = np.array([s[1] for s in SETUP_STEPS])
+    p_done = np.array([s[2] for s in SETUP_STEPS])
+    p_early = np.array([s[3] for s in SETUP_STEPS])
     n_s = len(step_names)
     done = rng.random((n, n_s)) < p_done
     early = rng.random((n, n_s)) < p_early
@@ -315,7 +315,9 @@ def make_synthetic(
         + rl["ubiquitous_skipped_each"] * (~win[:, ubiq]).sum(1)
         + rl["negative_feature_each"] * win[:, role == "negative"].sum(1)
     )
-    logit_r = logit_r + _extra_retention_terms(rl, win, fp, n_drv, act_metric, util_metric, g)
+    logit_r = logit_r + _extra_retention_terms(
+        rl, win, fp, n_drv, act_metric, util_metric, g, plan
+    )
     retained = rng.random(n) < _expit(logit_r)
 
     # --- churn day (days after signup; customer on days < churn_day) ---------
@@ -401,12 +403,16 @@ def make_synthetic(
     # --- expansion ------------------------------------------------------------------
     ex = fx["expansion_logit"]
     alive_365 = (churn_day > HORIZON_DAYS) & (age >= HORIZON_DAYS)
-    p_ex = _expit(
+    logit_ex = (
         ex["intercept"]
         + ex["n_mature"] * n_mature
         + ex["utilized"] * utilized
         + ex["log_company_size_std"] * zsize
     )
+    if ex.get("direct_feature"):  # expansion drivers (the ``expansion`` scenario)
+        coef_ex = np.array([ex["direct_feature"].get(f, 0.0) for f in fp["names"]])
+        logit_ex = logit_ex + win @ coef_ex
+    p_ex = _expit(logit_ex)
     expansion = (alive_365 & (rng.random(n) < p_ex)).astype(np.int64)
 
     # --- frames ---------------------------------------------------------------------
@@ -450,10 +456,10 @@ def make_synthetic(
     )
     feature_catalog = pd.DataFrame(
         {
-            "feature": pd.array([f[0] for f in _FEATURES], dtype="str"),
-            "category": pd.array([f[1] for f in _FEATURES], dtype="str"),
-            "description": pd.array([_DESCRIPTIONS[f[0]] for f in _FEATURES], dtype="str"),
-            "hypothesis": pd.array([f[3] for f in _FEATURES], dtype="str"),
+            "feature": pd.array([f[0] for f in FEATURES], dtype="str"),
+            "category": pd.array([f[1] for f in FEATURES], dtype="str"),
+            "description": pd.array([DESCRIPTIONS[f[0]] for f in FEATURES], dtype="str"),
+            "hypothesis": pd.array([f[3] for f in FEATURES], dtype="str"),
         }
     )
     truth = build_truth(seed, n, as_of_d, fp, sc, fx, features, retention_rate(churn_day, age))
@@ -467,9 +473,13 @@ def make_synthetic(
     )
 
 
-def _extra_retention_terms(rl, win, fp, n_drv, act_metric, util_metric, g):
+def _extra_retention_terms(rl, win, fp, n_drv, act_metric, util_metric, g, plan):
     """Retention log-odds terms that are zero in the default shape (0.0 when all are)."""
     extra = 0.0
+    # feature -> {plan: effect}: a direct effect of in-window adoption in some plans only
+    for feature, by_plan in (rl.get("plan_feature") or {}).items():
+        effect = np.array([by_plan.get(p, 0.0) for p in PLANS])[plan]
+        extra = extra + effect * win[:, fp["names"].index(feature)]
     if rl["activation_log1p"]:
         extra = extra + rl["activation_log1p"] * np.log1p(act_metric)
     if rl["utilization_log"]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import MilestoneError
-from .catalog import _FEATURES, CATEGORIES, CATEGORY_K, EFFECTS, MIN_CATEGORIES
+from .catalog import CATEGORIES, CATEGORY_K, EFFECTS, FEATURES, MIN_CATEGORIES
 
 __all__ = ["SCENARIOS", "Scenario", "UnknownScenarioError", "get_scenario", "scenario_names"]
 
@@ -93,7 +93,7 @@ class Scenario:
         """
         return tuple(
             (f[0], f[1], self.roles.get(f[0], f[2]), f[3], self.prevalence.get(f[0], f[4]))
-            for f in _FEATURES
+            for f in FEATURES
         )
 
     def label(self, role: str) -> str:
@@ -121,7 +121,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _names(role: str) -> tuple[str, ...]:
-    return tuple(f[0] for f in _FEATURES if f[2] == role)
+    return tuple(f[0] for f in FEATURES if f[2] == role)
 
 
 DRIVERS = _names("driver")
@@ -138,6 +138,19 @@ _NO_FEATURE_EFFECT = {
 _NONE = {"activation": "none", "utilization": "none", "maturity": "none"}
 # Null scenarios: activation-window churn does not depend on activation either.
 _FLAT_ACTIVATION_CHURN = {"activation_prob_below": 0.15, "activation_prob_above": 0.15}
+# The ``expansion`` scenario: expansion log-odds effects of in-window adoption. Neutral
+# features (no retention effect, adoption independent of every latent) raise expansion only
+# ("grow"); two drivers raise both ("both"); the other drivers raise retention only ("stay").
+EXPANSION_ONLY = {
+    "typing_indicators": 0.9,
+    "ai_summaries": 0.8,
+    "collision_detection": 0.9,
+    "zapier_connector": 0.8,
+    "dashboard_sharing": 0.9,
+}
+EXPANSION_BOTH = {"workflows": 0.8, "slack_integration": 0.8}
+# ... and a neutral feature that raises retention on one plan only (segment-specific).
+ONE_PLAN_FEATURE, ONE_PLAN, ONE_PLAN_EFFECT = "away_mode", "pro", 1.2
 # The dominant driver of the ``dominant`` scenario.
 DOMINANT_DRIVER = "workflows"
 OTHER_DRIVER_EFFECT = 0.2
@@ -261,7 +274,10 @@ _SCENARIOS = (
     Scenario(
         "engagement_null",
         "latent engagement drives adoption, activity and retention; no feature is causal",
-        shape=dict(_NONE),
+        # Associations, not causes: utilization per seat and the drivers adopted both load on
+        # engagement, so retention rises with them; activation is judged against early churn,
+        # which engagement does not move.
+        shape={"activation": "none", "utilization": "gradual", "maturity": "gradual"},
         effects={
             "retention_logit": {"intercept": 0.78, **_NO_FEATURE_EFFECT, "engagement": 0.8},
             "churn": _FLAT_ACTIVATION_CHURN,
@@ -285,6 +301,33 @@ _SCENARIOS = (
             "raises adoption of every 'engagement' feature (loading 1.0 on top of the category "
             "latent), conversation volume and retention (+0.8 g on the logit); no feature, "
             "activation or utilization has a causal effect. Any association is confounding."
+        ),
+    ),
+    Scenario(
+        "expansion",
+        "default retention; 5 features raise expansion only, 2 drivers raise both, "
+        f"{ONE_PLAN_FEATURE} raises retention on the {ONE_PLAN} plan only",
+        effects={
+            "retention_logit": {
+                "plan_feature": {ONE_PLAN_FEATURE: {ONE_PLAN: ONE_PLAN_EFFECT}},
+            },
+            "expansion_logit": {
+                "intercept": -3.2,
+                "n_mature": 0.0,
+                # utilization loads on engagement, as the drivers do: it would tie them to
+                # expansion without any effect of theirs
+                "utilized": 0.0,
+                "direct_feature": {**EXPANSION_ONLY, **EXPANSION_BOTH},
+            },
+        },
+        note=(
+            "Expansion (0/1, accounts still customers at day 365) depends on company size "
+            "and a direct effect of in-window adoption of the expansion drivers "
+            "(truth['expansion']; expansion_role per feature), not on category maturity: the "
+            "drivers other than the two 'both' ones raise retention only. "
+            f"{ONE_PLAN_FEATURE} (adoption as a neutral feature) adds {ONE_PLAN_EFFECT:+g} to the "
+            f"retention log-odds of {ONE_PLAN} accounts only and is labelled a driver outside "
+            "the category-maturity rule (truth['segment_specific'])."
         ),
     ),
 )

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 
 from .catalog import (
-    _SETUP_STEPS,
     ACTIVATION_THRESHOLD,
     ACTIVATION_WINDOW_DAYS,
     CATEGORIES,
     EXPECTED_STATUS,
     HORIZON_DAYS,
     OBSERVATION_DAYS,
+    SETUP_STEPS,
     SETUP_WINDOW_DAYS,
     UTILIZATION_THRESHOLD,
 )
@@ -75,6 +75,9 @@ def build_truth(seed, n, as_of_d, fp, scenario, fx, features, rate) -> dict:
     names = fp["names"]
     gen_role = fp["role"]
     direct = fx["retention_logit"]["direct_feature"]
+    # present only in the scenarios that plant them (``expansion``)
+    by_plan = fx["retention_logit"].get("plan_feature") or {}
+    expansion = fx["expansion_logit"].get("direct_feature") or {}
     feats = {}
     for f in features:
         label = scenario.label(f[2])
@@ -83,6 +86,14 @@ def build_truth(seed, n, as_of_d, fp, scenario, fx, features, rate) -> dict:
             spec["planted_as"] = f[2]
         if direct.get(f[0]):
             spec["direct_effect"] = direct[f[0]]
+        if f[0] in by_plan:  # works in some plans only: a driver outside the maturity rule
+            spec.update(role="driver", expected_status=EXPECTED_STATUS["driver"])
+            spec["planted_as"] = f[2]
+            spec["segment_specific"] = {"segment": "plan", "effects": dict(by_plan[f[0]])}
+        if expansion:
+            spec["expansion_role"] = "driver" if expansion.get(f[0]) else "none"
+            if expansion.get(f[0]):
+                spec["expansion_effect"] = expansion[f[0]]
         feats[f[0]] = spec
     k = scenario.category_k
     categories = []
@@ -91,7 +102,12 @@ def build_truth(seed, n, as_of_d, fp, scenario, fx, features, rate) -> dict:
         categories.append(
             {
                 "name": c,
-                "drivers": [f for f in in_cat if feats[f]["role"] == "driver"],
+                # drivers of the category-maturity rule (not the plan-specific ones)
+                "drivers": [
+                    f
+                    for f in in_cat
+                    if feats[f]["role"] == "driver" and "segment_specific" not in feats[f]
+                ],
                 "k": None if k is None else k[c],
                 "proxies": [f for f in in_cat if feats[f]["role"] == "proxy"],
                 "features": in_cat,
@@ -108,14 +124,14 @@ def build_truth(seed, n, as_of_d, fp, scenario, fx, features, rate) -> dict:
     }
     effects["setup"]["steps"] = {
         s[0]: {"kind": s[1], "completion_prob": s[2], "share_within_window": s[3]}
-        for s in _SETUP_STEPS
+        for s in SETUP_STEPS
     }
     kinds = {
-        kind: [s[0] for s in _SETUP_STEPS if s[1] == kind]
+        kind: [s[0] for s in SETUP_STEPS if s[1] == kind]
         for kind in ("driver", "routine", "niche", "neutral")
     }
     shape = dict(scenario.shape)
-    return {
+    truth = {
         "scenario": scenario.name,
         "scenario_summary": scenario.summary,
         "scenario_note": scenario.note,
@@ -146,6 +162,37 @@ def build_truth(seed, n, as_of_d, fp, scenario, fx, features, rate) -> dict:
             "window_days": SETUP_WINDOW_DAYS,
         },
         "effects": effects,
+    }
+    if expansion:
+        truth["expansion"] = _expansion_truth(feats, expansion)
+    if by_plan:
+        truth["segment_specific"] = [
+            {
+                "feature": f,
+                "segment": "plan",
+                "levels": sorted(p for p, e in effects_by_plan.items() if e),
+                "effects": dict(effects_by_plan),
+            }
+            for f, effects_by_plan in by_plan.items()
+        ]
+    return truth
+
+
+def _expansion_truth(feats: dict, expansion: dict) -> dict:
+    """Planted expansion drivers, and which features go with staying, growing or both.
+
+    ``grow``: raise expansion only; ``both``: retention drivers that also raise
+    expansion; ``stay``: retention drivers that do not.
+    """
+    retention = {f for f, spec in feats.items() if spec["role"] == "driver"}
+    drivers = sorted(f for f, e in expansion.items() if e)
+    return {
+        "outcome": "expansion (0/1) of accounts still customers at day 365",
+        "drivers": drivers,
+        "grow": sorted(set(drivers) - retention),
+        "both": sorted(set(drivers) & retention),
+        "stay": sorted(retention - set(drivers)),
+        "effects": {f: expansion[f] for f in drivers},
     }
 
 

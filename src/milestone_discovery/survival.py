@@ -1,0 +1,1002 @@
+"""Time to churn from a landmark: Kaplan-Meier curves and Cox models per milestone.
+
+The fixed-horizon study judges retention at ``horizon_days`` after signup, so
+it can only use accounts old enough to have that outcome: the most recent
+cohorts are left out. The survival view keeps them:
+
+* **landmark**: the end of the observation window, ``signup + observation_days``.
+  Every milestone of the study is measured inside that window, so at the
+  landmark it is already known whether an account reached it (no immortal-time
+  bias: an account cannot "reach" a milestone by surviving longer);
+* **who enters**: accounts still customers at their landmark (churn on or after
+  it; the retention population uses the same rule) whose landmark lies before
+  ``as_of``. Accounts that churned inside the window, or whose window is not
+  over yet, are counted by reason in :attr:`SurvivalResult.exclusions`;
+* **time**: days from the landmark to churn, censored at ``as_of`` for accounts
+  still customers (young accounts contribute their follow-up so far);
+* per milestone, **Kaplan-Meier** curves for accounts that reached it vs not
+  (median time to churn, share still customers 12 and 24 months after the
+  landmark, log-log pointwise CIs from Greenwood's variance), and a **Cox
+  proportional-hazards model** of churn on the milestone adjusted for
+  ``log(1 + company_size)``, ``log(1 + seats)`` (median-imputed where missing,
+  one-hot bands when company size is given as text) and plan (one-hot, the
+  most common plan is the reference level), Efron ties. The hazard ratio is
+  ``exp(beta)`` with a Wald CI at ``alpha``; below 1 means the milestone goes
+  with a lower churn hazard;
+* a **check of proportional hazards** for the milestone's coefficient: the
+  Grambsch-Therneau (1994) test with ``g(t) = log t``, i.e. the correlation of
+  the milestone's scaled Schoenfeld residuals with log event time. It
+  approximates the score test for adding a ``milestone x log(t)`` interaction
+  to the model, so a small ``ph_p_value`` says that the hazard ratio drifts
+  over time (for example a milestone that protects in the first months only)
+  and the single hazard ratio is an average over follow-up; the KM curves then
+  tell the story. (On real churn data, with renewal dates, this is common.)
+
+Library choice: statsmodels (already a dependency) provides
+:class:`~statsmodels.duration.survfunc.SurvfuncRight` and
+:class:`~statsmodels.duration.hazard_regression.PHReg` with Schoenfeld
+residuals. lifelines caps pandas below 3 and scikit-survival needs Python
+>= 3.11 and a narrow scikit-learn range, so either would constrain the
+package's own requirements (pandas >= 2.1 including 3.x, Python >= 3.10).
+
+>>> from milestone_discovery.survival import milestone_columns, survival_analysis
+>>> result = survival_analysis(                                    # doctest: +SKIP
+...     dataset.accounts, milestone_columns(study.accounts),
+...     as_of=dataset.as_of, observation_days=180, horizon_days=365)
+>>> result.summary()                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+from .errors import InsufficientDataError
+from .framework import clean_json
+
+__all__ = [
+    "SurvivalResult",
+    "survival_analysis",
+    "landmark_times",
+    "milestone_columns",
+    "proportional_hazards_test",
+    "plot_survival_curves",
+    "plot_hazard_ratios",
+    "LANDMARK_EXCLUSIONS",
+    "FOLLOW_UP_DAYS",
+]
+
+LANDMARK_EXCLUSIONS = {
+    "churned_in_window": "churned inside the observation window (not a customer at the landmark)",
+    "window_not_complete": (
+        "signed up less than the observation window before as_of (no follow-up yet)"
+    ),
+}
+
+#: Follow-up times reported as "share alive", in days after the landmark.
+FOLLOW_UP_DAYS = {"12m": 365, "24m": 730}
+
+_GROUPS = ("reached", "not_reached")
+
+
+def _z(alpha: float) -> float:
+    return float(_st.norm.ppf(1 - alpha / 2))
+
+
+def _with_account_index(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    if "account_id" in frame.columns:
+        frame = frame.set_index("account_id")
+    elif frame.index.name != "account_id":
+        raise InsufficientDataError(
+            f"{what} needs an 'account_id' column or an index named 'account_id'"
+        )
+    if frame.index.has_duplicates:
+        dup = frame.index[frame.index.duplicated()].unique()[:5].tolist()
+        raise InsufficientDataError(f"{what}: duplicate account_id, e.g. {dup}")
+    return frame
+
+
+def landmark_times(
+    accounts: pd.DataFrame,
+    *,
+    as_of,
+    observation_days: int,
+    horizon_days: int | None = None,
+) -> pd.DataFrame:
+    """Landmark, follow-up time and churn event of every account.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        ``account_id`` (column or index), ``signup_date`` and optionally
+        ``churn_date`` (empty while a customer).
+    as_of : date-like
+        The analysis date: nothing after it is observed.
+    observation_days : int
+        Length of the observation window; the landmark is its end.
+    horizon_days : int, optional
+        If given, ``fixed_horizon`` marks the accounts that the fixed-horizon
+        retention population holds (entered and signed up at least
+        ``horizon_days`` before ``as_of``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``account_id``: ``landmark`` (date), ``entered`` (bool),
+        ``exclusion_reason`` (one of :data:`LANDMARK_EXCLUSIONS` or None),
+        ``time`` (days from the landmark to churn or to ``as_of``; NaN when not
+        entered), ``event`` (churn observed) and, with ``horizon_days``,
+        ``fixed_horizon``.
+    """
+    acc = _with_account_index(accounts, "accounts")
+    if "signup_date" not in acc.columns:
+        raise InsufficientDataError("the survival analysis needs accounts.signup_date")
+    as_of = pd.Timestamp(as_of)
+    signup = pd.to_datetime(acc["signup_date"])
+    churn = (
+        pd.to_datetime(acc["churn_date"])
+        if "churn_date" in acc.columns
+        else pd.Series(pd.NaT, index=acc.index, dtype="datetime64[ns]")
+    )
+    landmark = signup + pd.Timedelta(days=int(observation_days))
+    churned_before = churn.notna() & (churn < landmark)
+    not_complete = landmark >= as_of
+    reason = np.full(len(acc), None, dtype=object)
+    reason[not_complete.to_numpy()] = "window_not_complete"
+    reason[churned_before.to_numpy()] = "churned_in_window"  # known regardless of age
+    entered = pd.Series(pd.isna(reason), index=acc.index)
+    event = entered & churn.notna() & (churn <= as_of)
+    end = churn.where(event, as_of)
+    days = (end - landmark) / pd.Timedelta(days=1)
+    out = pd.DataFrame(
+        {
+            "landmark": landmark,
+            "entered": entered.to_numpy(dtype=bool),
+            "exclusion_reason": pd.Series(reason, index=acc.index, dtype=object),
+            "time": days.where(entered).astype(float),
+            "event": event.to_numpy(dtype=bool),
+        },
+        index=pd.Index(acc.index, name="account_id"),
+    )
+    if horizon_days is not None:
+        old_enough = signup + pd.Timedelta(days=int(horizon_days)) <= as_of
+        out["fixed_horizon"] = (entered & old_enough).to_numpy(dtype=bool)
+    return out
+
+
+def milestone_columns(scored_accounts: pd.DataFrame) -> pd.DataFrame:
+    """The milestone flags of scored accounts, ready for :func:`survival_analysis`.
+
+    Parameters
+    ----------
+    scored_accounts : pandas.DataFrame
+        The output of :func:`~milestone_discovery.scoring.score_accounts`
+        (``study.accounts`` or ``accounts.csv``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``account_id``, the boolean columns ``setup``,
+        ``activation``, ``utilization``, ``mature`` and every
+        ``<category>:mature`` that exist, in that order.
+    """
+    acc = _with_account_index(scored_accounts, "scored accounts")
+    names = [c for c in ("setup", "activation", "utilization", "mature") if c in acc.columns]
+    names += sorted(c for c in acc.columns if isinstance(c, str) and c.endswith(":mature"))
+    out = pd.DataFrame(index=acc.index)
+    for name in names:
+        values = acc[name]
+        if values.dtype == object or str(values.dtype) in ("str", "string"):
+            values = values.map({"True": True, "False": False, True: True, False: False})
+        out[name] = values.astype("boolean")
+    return out
+
+
+def _numeric(values: pd.Series) -> pd.Series | None:
+    num = pd.to_numeric(values, errors="coerce")
+    return num if num.notna().any() and num.notna().mean() >= 0.5 else None
+
+
+def _design(acc: pd.DataFrame) -> pd.DataFrame:
+    """Adjustment covariates: log size, log seats, plan (reference level dropped)."""
+    out = pd.DataFrame(index=acc.index)
+    for col in ("company_size", "seats"):
+        if col not in acc.columns:
+            continue
+        num = _numeric(acc[col])
+        if num is not None:
+            out[f"log_{col}"] = np.log1p(num.clip(lower=0).fillna(num.median()).astype(float))
+        elif acc[col].notna().any():  # text bands
+            out = out.join(_one_hot(acc[col], col))
+    if "plan" in acc.columns:
+        out = out.join(_one_hot(acc["plan"], "plan"))
+    return out
+
+
+def _one_hot(values: pd.Series, name: str) -> pd.DataFrame:
+    labels = values.astype(object).where(values.notna(), "unknown").astype(str)
+    counts = labels.value_counts()
+    levels = sorted(counts.index)
+    reference = sorted(levels, key=lambda v: (-counts[v], v))[0] if levels else None
+    return pd.DataFrame(
+        {f"{name}={lv}": (labels == lv).astype(float) for lv in levels if lv != reference},
+        index=values.index,
+    )
+
+
+def _usable_columns(X: np.ndarray) -> np.ndarray:
+    """Indices of columns to keep: non-constant and linearly independent (column 0 first)."""
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        if j > 0 and np.ptp(col) == 0:
+            continue
+        trial = X[:, keep + [j]]
+        trial = trial - trial.mean(axis=0)
+        if np.linalg.matrix_rank(trial) == len(keep) + 1:
+            keep.append(j)
+    return np.asarray(keep, dtype=int)
+
+
+def proportional_hazards_test(result, time: np.ndarray, column: int = 0) -> tuple[float, float]:
+    """Grambsch-Therneau test of proportional hazards for one coefficient.
+
+    The milestone's Schoenfeld residuals, scaled by the number of events
+    times the coefficients' covariance, are correlated with ``g(t) = log t``
+    (event times below half a day count as half a day). The statistic
+    ``d * (sum (g - mean g) (V r)_j)**2 / (V_jj * sum (g - mean g)**2)`` is
+    chi-square with one degree of freedom under proportional hazards. It
+    approximates the score test for adding ``x_j * log(t)`` to the model
+    (Grambsch & Therneau 1994; the classic ``cox.zph`` statistic) and, being
+    invariant to a constant shift of the residuals, does not depend on how
+    ties were handled in the fit.
+
+    Parameters
+    ----------
+    result : statsmodels PHRegResults
+        A fitted Cox model.
+    time : numpy.ndarray
+        The follow-up times the model was fitted on.
+    column : int
+        Which coefficient to test.
+
+    Returns
+    -------
+    statistic, p_value : float
+        NaN with fewer than three events or a single distinct event time.
+    """
+    resid = np.asarray(result.schoenfeld_residuals, dtype=float)
+    rows = np.isfinite(resid).all(axis=1)
+    n_events = int(rows.sum())
+    g = np.log(np.maximum(np.asarray(time, dtype=float)[rows], 0.5))
+    gc = g - g.mean() if n_events else g
+    ss = float((gc**2).sum())
+    if n_events < 3 or ss <= 0:
+        return float("nan"), float("nan")
+    cov = np.asarray(result.cov_params(), dtype=float)
+    scaled = resid[rows] @ cov  # (V r_k) for every event k (V is symmetric)
+    statistic = n_events * float(gc @ scaled[:, column]) ** 2 / (cov[column, column] * ss)
+    return statistic, float(_st.chi2.sf(statistic, 1))
+
+
+def _km(time: np.ndarray, event: np.ndarray, alpha: float) -> dict:
+    """Kaplan-Meier steps, median with CI and share alive at the follow-up times."""
+    from statsmodels.duration.survfunc import SurvfuncRight
+
+    z = _z(alpha)
+    sf = SurvfuncRight(time, event.astype(float))
+    t = np.asarray(sf.surv_times, dtype=float)
+    s = np.asarray(sf.surv_prob, dtype=float)
+    se = np.asarray(sf.surv_prob_se, dtype=float)
+    low, high = _loglog_ci(s, se, z)
+    steps = pd.DataFrame(
+        {
+            "time": np.concatenate([[0.0], t]),
+            "survival": np.concatenate([[1.0], s]),
+            "low": np.concatenate([[1.0], low]),
+            "high": np.concatenate([[1.0], high]),
+            "at_risk": np.concatenate([[len(time)], np.asarray(sf.n_risk, dtype=float)]),
+        }
+    )
+    median = float(sf.quantile(0.5))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m_low, m_high = (float(v) for v in sf.quantile_ci(0.5, alpha=alpha))
+    except (ValueError, IndexError, FloatingPointError):  # pragma: no cover - defensive
+        m_low = m_high = float("nan")
+    out = {
+        "steps": steps,
+        "median": median,
+        "median_low": m_low,
+        "median_high": m_high,
+        "follow_up": float(np.max(time)) if len(time) else float("nan"),
+    }
+    for key, days in FOLLOW_UP_DAYS.items():
+        out[f"alive_{key}"] = _at(steps, days, out["follow_up"])
+    return out
+
+
+def _loglog_ci(s: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = (s > 0) & (s < 1)
+        se_ll = np.where(inner, se / (s * np.abs(np.log(np.where(inner, s, 0.5)))), np.nan)
+        low = np.where(inner, s ** np.exp(z * se_ll), s)
+        high = np.where(inner, s ** np.exp(-z * se_ll), s)
+    return low, high
+
+
+def _at(steps: pd.DataFrame, days: float, follow_up: float) -> tuple[float, float, float]:
+    """KM share alive at ``days`` with CI; NaN beyond the group's longest follow-up.
+
+    Beyond it, a curve that has reached 0 (the last account churned) stays 0.
+    """
+    if not np.isfinite(follow_up):
+        return float("nan"), float("nan"), float("nan")
+    if days > follow_up:  # beyond the group's follow-up: known only if nobody is left
+        last = float(steps["survival"].iloc[-1])
+        return (0.0, 0.0, 0.0) if last == 0 else (float("nan"), float("nan"), float("nan"))
+    i = int(np.searchsorted(steps["time"].to_numpy(), days, side="right")) - 1
+    row = steps.iloc[max(i, 0)]
+    return float(row["survival"]), float(row["low"]), float(row["high"])
+
+
+def _cox(time, event, X: np.ndarray, names: list[str], alpha: float) -> dict:
+    from statsmodels.duration.hazard_regression import PHReg
+
+    keep = _usable_columns(X)
+    X = X[:, keep]
+    used = [names[j] for j in keep]
+    # centre and scale covariates (not the milestone) for a well-conditioned fit
+    Xs = X.copy()
+    if Xs.shape[1] > 1:
+        rest = Xs[:, 1:]
+        Xs[:, 1:] = (rest - rest.mean(axis=0)) / rest.std(axis=0)
+    notes = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = PHReg(time, Xs, status=event.astype(float), ties="efron").fit()
+    if any("converge" in str(w.message).lower() for w in caught):
+        notes.append("the Cox model did not fully converge")
+    beta = float(res.params[0])
+    se = float(res.bse[0])
+    z = _z(alpha)
+    _, ph_p = proportional_hazards_test(res, time, 0)
+    return {
+        "hazard_ratio": float(np.exp(beta)),
+        "hazard_ratio_low": float(np.exp(beta - z * se)),
+        "hazard_ratio_high": float(np.exp(beta + z * se)),
+        "p_value": float(2 * _st.norm.sf(abs(beta / se))) if se > 0 else float("nan"),
+        "ph_p_value": ph_p,
+        "adjusted_for": used[1:],
+        "notes": notes,
+    }
+
+
+@dataclass
+class SurvivalResult:
+    """Time to churn after the landmark, per milestone.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per milestone (see :meth:`to_frame`).
+    curves : dict of str -> pandas.DataFrame
+        Per milestone, the Kaplan-Meier steps of both groups: ``group``
+        (``reached``/``not_reached``), ``time`` (days after the landmark),
+        ``survival``, ``low``, ``high`` (pointwise CI), ``at_risk``.
+    overall : pandas.DataFrame
+        The Kaplan-Meier steps of every account that entered.
+    exclusions : pandas.DataFrame
+        ``reason``, ``accounts``, ``description``: accounts left out.
+    landmark_days : int
+        The landmark, in days after signup (the observation window).
+    as_of : pandas.Timestamp
+    alpha : float
+        Significance level of every CI and test.
+    accounts, events : int
+        Accounts that entered and churn events observed among them.
+    fixed_horizon_accounts : int or None
+        How many of them the fixed-horizon retention population holds (when
+        ``horizon_days`` was given), for comparison.
+    horizon_days : int or None
+    adjusted_for : list of str
+        Covariates of the Cox models.
+    timings : dict
+        Seconds spent.
+    """
+
+    table: pd.DataFrame
+    curves: dict[str, pd.DataFrame]
+    overall: pd.DataFrame
+    exclusions: pd.DataFrame
+    landmark_days: int
+    as_of: pd.Timestamp
+    alpha: float
+    accounts: int
+    events: int
+    fixed_horizon_accounts: int | None = None
+    horizon_days: int | None = None
+    adjusted_for: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def milestones(self) -> list[str]:
+        """Milestones analysed, in input order."""
+        return self.table["milestone"].tolist()
+
+    @property
+    def level(self) -> str:
+        """The confidence level as text, e.g. ``"95%"``."""
+        return f"{1 - self.alpha:.0%}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per milestone.
+
+        Columns: ``milestone``, ``accounts``, ``events``, ``reached``,
+        ``reached_share``, ``events_reached``, ``events_not_reached``,
+        ``hazard_ratio`` with ``hazard_ratio_low``/``hazard_ratio_high`` (CI at
+        ``alpha``), ``p_value`` (Wald), ``ph_p_value`` (Grambsch-Therneau,
+        small = hazards not proportional), ``median_days_reached`` /
+        ``median_days_not_reached`` (NaN when the curve stays above one half:
+        median not reached), for ``12m`` and ``24m``:
+        ``alive_<t>_reached``, ``alive_<t>_reached_low``,
+        ``alive_<t>_reached_high`` and the same for ``not_reached`` (NaN
+        beyond the group's follow-up), and ``reason`` (why no hazard ratio,
+        else None).
+        """
+        return self.table.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """A plain-words table: per milestone, hazard ratio, medians and share alive."""
+        rows = []
+        for r in self.table.to_dict(orient="records"):
+            hr = (
+                _ratio_text(r["hazard_ratio"], r["hazard_ratio_low"], r["hazard_ratio_high"])
+                if pd.notna(r["hazard_ratio"])
+                else "not estimable"
+            )
+            row = {
+                "milestone": r["milestone"],
+                "accounts": r["accounts"],
+                "reached": f"{r['reached_share']:.0%}" if pd.notna(r["reached_share"]) else "",
+                f"hazard ratio ({self.level} CI)": hr,
+                "median months to churn, reached": _months_text(
+                    r["median_days_reached"], r["reached"]
+                ),
+                "median months to churn, not reached": _months_text(
+                    r["median_days_not_reached"], r["accounts"] - r["reached"]
+                ),
+            }
+            for key in FOLLOW_UP_DAYS:
+                for g, label in (("reached", "reached"), ("not_reached", "not")):
+                    row[f"alive at {key}, {label}"] = _share_text(r[f"alive_{key}_{g}"])
+            row["proportional hazards"] = _ph_text(r["ph_p_value"], self.alpha)
+            row["note"] = r["reason"] or ""
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (the ``survival`` section of ``framework.json``)."""
+        milestones = []
+        for r in self.table.to_dict(orient="records"):
+            entry = {
+                "milestone": r["milestone"],
+                "accounts": r["accounts"],
+                "events": r["events"],
+                "reached_share": r["reached_share"],
+                "hazard_ratio": r["hazard_ratio"],
+                "ci": [r["hazard_ratio_low"], r["hazard_ratio_high"]],
+                "p_value": r["p_value"],
+                "ph_p_value": r["ph_p_value"],
+                "median_days": {
+                    "reached": r["median_days_reached"],
+                    "not_reached": r["median_days_not_reached"],
+                },
+            }
+            for key in FOLLOW_UP_DAYS:
+                entry[f"alive_{key}"] = {
+                    g: {
+                        "share": r[f"alive_{key}_{g}"],
+                        "ci": [r[f"alive_{key}_{g}_low"], r[f"alive_{key}_{g}_high"]],
+                    }
+                    for g in _GROUPS
+                }
+            entry["reason"] = r["reason"]
+            milestones.append(entry)
+        return clean_json(
+            {
+                "landmark_days": self.landmark_days,
+                "as_of": self.as_of.date().isoformat(),
+                "alpha": self.alpha,
+                "accounts": self.accounts,
+                "events": self.events,
+                "fixed_horizon_accounts": self.fixed_horizon_accounts,
+                "horizon_days": self.horizon_days,
+                "excluded": {r.reason: int(r.accounts) for r in self.exclusions.itertuples()},
+                "adjusted_for": list(self.adjusted_for),
+                "model": "Cox proportional hazards (Efron ties), Wald CI",
+                "ph_test": "Grambsch-Therneau, g(t) = log t",
+                "milestones": milestones,
+            }
+        )
+
+    def curves_frame(self) -> pd.DataFrame:
+        """Every milestone's Kaplan-Meier steps in one long table (``milestone`` first)."""
+        parts = [c.assign(milestone=m) for m, c in self.curves.items() if len(c)]
+        cols = ["milestone", "group", "time", "survival", "low", "high", "at_risk"]
+        return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Tidy tables for a run folder, by name (``RUN/tables/<name>.csv``).
+
+        :func:`plot_survival_curves` and :func:`plot_hazard_ratios` redraw the
+        charts from them (also when read back from CSV).
+        """
+        return {
+            "survival": self.to_frame(),
+            "survival_curves": self.curves_frame(),
+            "survival_overall": self.overall,
+            "survival_exclusions": self.exclusions,
+        }
+
+    def plot_curves(self, milestone: str, ax=None):
+        """Kaplan-Meier curves of accounts that reached ``milestone`` vs not.
+
+        Drawn by :func:`plot_survival_curves`.
+
+        Parameters
+        ----------
+        milestone : str
+            One of :attr:`milestones`.
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        if milestone not in self.curves:
+            raise KeyError(f"no curves for {milestone!r}; milestones: {self.milestones}")
+        return plot_survival_curves(
+            self.curves_frame(), milestone, self.table, level=self.level, ax=ax
+        ).figure
+
+    def plot_hazard_ratios(self, ax=None):
+        """Adjusted hazard ratio of churn per milestone with its CI; the figure.
+
+        Drawn by :func:`plot_hazard_ratios`.
+        """
+        return plot_hazard_ratios(self.table, level=self.level, ax=ax).figure
+
+    def _repr_html_(self) -> str:
+        from .plotting import safe_figure_html
+
+        head = (
+            f"<div><strong>Time to churn</strong> from the end of the {self.landmark_days}-day "
+            f"observation window: {self.accounts:,} accounts, {self.events:,} churned "
+            f"before {self.as_of.date().isoformat()}"
+        )
+        if self.fixed_horizon_accounts is not None:
+            head += (
+                f" (the {self.horizon_days}-day retention population holds "
+                f"{self.fixed_horizon_accounts:,} of them)"
+            )
+        head += ".</div>"
+        plot = (
+            safe_figure_html(self.plot_hazard_ratios)
+            if self.table["hazard_ratio"].notna().any()
+            else ""
+        )
+        return (
+            head
+            + plot
+            + self.summary().to_html(index=False, escape=True)
+            + self.exclusions.to_html(index=False, escape=True)
+        )
+
+
+_MONTH_DAYS = 365.25 / 12
+_GROUP_WORDS = {"reached": "reached", "not_reached": "not reached"}
+
+
+def _new_axes(ax, figsize: tuple[float, float]):
+    if ax is not None:
+        return ax, False
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)[1], True
+
+
+def plot_survival_curves(
+    curves: pd.DataFrame,
+    milestone: str,
+    table: pd.DataFrame | None = None,
+    *,
+    level: str = "95%",
+    ax=None,
+    legend_below: bool = False,
+):
+    """Kaplan-Meier curves of accounts that reached a milestone vs not, with pointwise CIs.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        :meth:`SurvivalResult.curves_frame` (or its CSV): ``milestone``,
+        ``group``, ``time`` (days after the landmark), ``survival``, ``low``,
+        ``high``, ``at_risk``.
+    milestone : str
+        Which milestone to draw.
+    table : pandas.DataFrame, optional
+        :meth:`SurvivalResult.to_frame`; its hazard ratio goes into the title.
+    level : str
+        Confidence level shown in the labels.
+    ax : matplotlib Axes, optional
+    legend_below : bool
+        Put the legend under the figure (needs a constrained-layout figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    milestone_discovery.plotting.NothingToPlot
+        If the table has no curve for ``milestone``.
+    """
+    from .plotting import NothingToPlot
+
+    needed = {"milestone", "group", "time", "survival", "low", "high", "at_risk"}
+    if curves is None or not needed <= set(curves.columns):
+        raise NothingToPlot("survival curves: no table with the curves")
+    steps = curves[curves["milestone"].astype(str) == str(milestone)]
+    if steps.empty:
+        raise NothingToPlot(f"survival curves: none for {milestone!r}")
+    ax, created = _new_axes(ax, (6, 3.5))
+    colors = {"reached": "#1b7837", "not_reached": "#b2182b"}
+    for g in _GROUPS:
+        c = steps[steps["group"] == g]
+        if c.empty:
+            continue
+        months = pd.to_numeric(c["time"]).to_numpy(dtype=float) / _MONTH_DAYS
+        values = {k: pd.to_numeric(c[k]).to_numpy(dtype=float) for k in ("survival", "low", "high")}
+        n = int(pd.to_numeric(c["at_risk"]).iloc[0])
+        label = f"{_GROUP_WORDS[g]} (n={n:,})"
+        ax.step(months, values["survival"], where="post", color=colors[g], lw=1.5, label=label)
+        ax.fill_between(
+            months, values["low"], values["high"], step="post", color=colors[g], alpha=0.15, lw=0
+        )
+    for days in FOLLOW_UP_DAYS.values():
+        ax.axvline(days / _MONTH_DAYS, color="0.7", lw=0.8, ls=":")
+    title = str(milestone)
+    if table is not None and "milestone" in table.columns:
+        match = table[table["milestone"].astype(str) == str(milestone)]
+        cols = ["hazard_ratio", "hazard_ratio_low", "hazard_ratio_high"]
+        if len(match) and set(cols) <= set(match.columns):
+            hr, lo, hi = (float(pd.to_numeric(match[c], errors="coerce").iloc[0]) for c in cols)
+            if pd.notna(hr):
+                title += f": hazard ratio {_ratio_text(hr, lo, hi)} ({level} CI)"
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("months after the end of the observation window")
+    ax.set_ylabel(f"share still customers ({level} CI)")
+    ax.set_ylim(0, 1.02)
+    if legend_below:
+        handles, labels = ax.get_legend_handles_labels()
+        ax.figure.legend(handles, labels, loc="outside lower center", ncols=2)
+    else:
+        ax.legend(fontsize=7, loc="lower left")
+    if created:
+        ax.figure.tight_layout()
+    return ax
+
+
+def plot_hazard_ratios(table: pd.DataFrame, *, level: str = "95%", ax=None):
+    """Forest plot: adjusted hazard ratio of churn per milestone with its CI (log scale).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :meth:`SurvivalResult.to_frame` (or its CSV); rows without a hazard
+        ratio are left out.
+    level : str
+        Confidence level shown in the label.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    milestone_discovery.plotting.NothingToPlot
+        If no milestone has a hazard ratio.
+    """
+    from .plotting import NothingToPlot
+
+    cols = ["hazard_ratio", "hazard_ratio_low", "hazard_ratio_high"]
+    if table is None or not {"milestone", *cols} <= set(table.columns):
+        raise NothingToPlot("hazard ratios: no table")
+    t = table.assign(**{c: pd.to_numeric(table[c], errors="coerce") for c in cols})
+    t = t[t["hazard_ratio"].notna()].iloc[::-1]
+    if t.empty:
+        raise NothingToPlot("hazard ratios: no milestone has one")
+    ax, created = _new_axes(ax, (6, 0.4 * max(len(t), 2) + 1))
+    y = np.arange(len(t))
+    err = np.vstack(
+        [t["hazard_ratio"] - t["hazard_ratio_low"], t["hazard_ratio_high"] - t["hazard_ratio"]]
+    )
+    ax.errorbar(t["hazard_ratio"], y, xerr=err, fmt="o", color="#2166ac", capsize=2, ms=4)
+    ax.axvline(1.0, color="0.5", lw=0.8, ls="--")
+    _ratio_axis(ax, t["hazard_ratio_low"].min(), t["hazard_ratio_high"].max())
+    ax.set_yticks(y)
+    ax.set_yticklabels(t["milestone"].astype(str), fontsize=8)
+    ax.set_xlabel(f"hazard ratio of churn, reached vs not ({level} CI)\n< 1: stay longer")
+    if created:
+        ax.figure.tight_layout()
+    return ax
+
+
+def _ratio_axis(ax, low: float, high: float) -> None:
+    """Log-scaled ratio axis with plain tick labels (0.5, 1, 2) spanning ``[low, high]`` and 1."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    low, high = min(float(low), 1.0) / 1.15, max(float(high), 1.0) * 1.15
+    ax.set_xscale("log")
+    ax.set_xlim(low, high)
+    ticks = [v for v in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20) if low <= v <= high]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _ratio_text(value: float, low: float, high: float) -> str:
+    return f"{value:.2f} ({low:.2f}-{high:.2f})"
+
+
+def _months_text(days: float, n: int) -> str:
+    if not n:
+        return ""
+    if pd.isna(days):
+        return "not reached"
+    return f"{days / (365.25 / 12):.1f}"
+
+
+def _share_text(share: float) -> str:
+    return "" if pd.isna(share) else f"{share:.0%}"
+
+
+def _ph_text(p: float, alpha: float) -> str:
+    if pd.isna(p):
+        return ""
+    return "holds" if p >= alpha else f"violated (p={p:.2g}): effect changes over time"
+
+
+def survival_analysis(
+    accounts: pd.DataFrame,
+    milestones: pd.DataFrame,
+    *,
+    as_of,
+    observation_days: int,
+    horizon_days: int | None = None,
+    alpha: float = 0.05,
+    min_group_events: int = 3,
+) -> SurvivalResult:
+    """Kaplan-Meier curves and adjusted hazard ratios of churn per milestone.
+
+    Parameters
+    ----------
+    accounts : pandas.DataFrame
+        One row per account as in the input contract: ``account_id`` (column
+        or index), ``signup_date``, and optionally ``churn_date``, ``plan``,
+        ``company_size`` (employees, or text bands), ``seats``.
+    milestones : pandas.DataFrame
+        Boolean milestone flags indexed by ``account_id`` (or with an
+        ``account_id`` column), one column per milestone, measured inside the
+        observation window (e.g. :func:`milestone_columns` of
+        ``study.accounts``). Missing values leave the account out of that
+        milestone's analysis.
+    as_of : date-like
+        The analysis date (``dataset.as_of``); churn after it is not observed.
+    observation_days : int
+        The landmark: end of the observation window, in days after signup
+        (``config.study.observation_days``).
+    horizon_days : int, optional
+        The fixed-horizon study's horizon, only to count how many of the
+        accounts its retention population would hold.
+    alpha : float
+        Significance level of the CIs and tests (``config.features.alpha``).
+    min_group_events : int
+        A milestone needs at least this many churn events among accounts that
+        reached it and among those that did not for a hazard ratio; otherwise
+        its row says why (``reason``) and carries only the curves.
+
+    Returns
+    -------
+    SurvivalResult
+
+    Raises
+    ------
+    InsufficientDataError
+        If ``accounts`` has no ``signup_date``, no account entered the
+        landmark population, or no churn was observed among those that did.
+    """
+    started = time.perf_counter()
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    acc = _with_account_index(accounts, "accounts")
+    marks = _with_account_index(milestones, "milestones")
+    lt = landmark_times(
+        acc, as_of=as_of, observation_days=observation_days, horizon_days=horizon_days
+    )
+    counts = lt["exclusion_reason"].value_counts()
+    exclusions = pd.DataFrame(
+        [
+            {"reason": r, "accounts": int(counts.get(r, 0)), "description": d}
+            for r, d in LANDMARK_EXCLUSIONS.items()
+        ]
+    )
+    entered = lt[lt["entered"]]
+    if entered.empty:
+        raise InsufficientDataError(
+            f"not enough data for the survival analysis: no account was still a customer at the "
+            f"end of its {observation_days}-day observation window before as_of "
+            f"({', '.join(f'{r.reason}: {r.accounts}' for r in exclusions.itertuples())})"
+        )
+    n_events = int(entered["event"].sum())
+    if n_events == 0:
+        raise InsufficientDataError(
+            f"not enough data for the survival analysis: none of the {len(entered):,} accounts "
+            "alive at the end of the observation window churned before as_of"
+        )
+    time_all = entered["time"].to_numpy(dtype=float)
+    event_all = entered["event"].to_numpy(dtype=bool)
+    design = _design(acc.loc[entered.index])
+    covariate_names = list(design.columns)
+    Z = design.to_numpy(dtype=float)
+
+    rows, curves = [], {}
+    adjusted: set[str] = set()
+    for name in marks.columns:
+        flag = marks[name].reindex(entered.index)
+        known = flag.notna().to_numpy()
+        x = np.zeros(len(flag), dtype=bool)
+        x[known] = flag[known].astype(bool).to_numpy()
+        t, e, xk = time_all[known], event_all[known], x[known]
+        row = _empty_row(name, t, e, xk)
+        reason = _not_enough(xk, e, min_group_events)
+        parts = []
+        for g, mask in (("reached", xk), ("not_reached", ~xk)):
+            if mask.any():
+                km = _km(t[mask], e[mask], alpha)
+                parts.append(km["steps"].assign(group=g))
+                row[f"median_days_{g}"] = km["median"]
+                row[f"median_days_{g}_low"] = km["median_low"]
+                row[f"median_days_{g}_high"] = km["median_high"]
+                for key in FOLLOW_UP_DAYS:
+                    s, lo, hi = km[f"alive_{key}"]
+                    row[f"alive_{key}_{g}"] = s
+                    row[f"alive_{key}_{g}_low"] = lo
+                    row[f"alive_{key}_{g}_high"] = hi
+        curves[name] = (
+            pd.concat(parts, ignore_index=True)[
+                ["group", "time", "survival", "low", "high", "at_risk"]
+            ]
+            if parts
+            else pd.DataFrame(columns=["group", "time", "survival", "low", "high", "at_risk"])
+        )
+        if reason is None:
+            X = np.column_stack([xk.astype(float), Z[known]])
+            try:
+                cox = _cox(t, e, X, [name, *covariate_names], alpha)
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+                reason = f"not enough data: the Cox model could not be fitted ({exc})"
+            else:
+                adjusted.update(cox.pop("adjusted_for"))
+                notes = cox.pop("notes")
+                row.update(cox)
+                if notes:
+                    row["note"] = "; ".join(notes)
+                if not np.isfinite(row["hazard_ratio_low"]) or not np.isfinite(
+                    row["hazard_ratio_high"]
+                ):
+                    reason = "not enough data: the hazard ratio's CI is not finite"
+                    for k in ("hazard_ratio", "hazard_ratio_low", "hazard_ratio_high", "p_value"):
+                        row[k] = float("nan")
+        row["reason"] = reason
+        rows.append(row)
+
+    table = pd.DataFrame(rows, columns=_COLUMNS) if rows else pd.DataFrame(columns=_COLUMNS)
+    for col in ("milestone", "reason", "note"):  # text or None (not NaN), whatever pandas infers
+        table[col] = _text_or_none(table[col])
+    overall = _km(time_all, event_all, alpha)["steps"]
+    return SurvivalResult(
+        table=table,
+        curves=curves,
+        overall=overall,
+        exclusions=exclusions,
+        landmark_days=int(observation_days),
+        as_of=pd.Timestamp(as_of),
+        alpha=float(alpha),
+        accounts=len(entered),
+        events=n_events,
+        fixed_horizon_accounts=(
+            int(entered["fixed_horizon"].sum()) if "fixed_horizon" in entered else None
+        ),
+        horizon_days=horizon_days,
+        adjusted_for=[c for c in covariate_names if c in adjusted],
+        timings={"survival": time.perf_counter() - started},
+    )
+
+
+_COLUMNS = [
+    "milestone",
+    "accounts",
+    "events",
+    "reached",
+    "reached_share",
+    "events_reached",
+    "events_not_reached",
+    "hazard_ratio",
+    "hazard_ratio_low",
+    "hazard_ratio_high",
+    "p_value",
+    "ph_p_value",
+    "median_days_reached",
+    "median_days_reached_low",
+    "median_days_reached_high",
+    "median_days_not_reached",
+    "median_days_not_reached_low",
+    "median_days_not_reached_high",
+    *[
+        f"alive_{key}_{g}{suffix}"
+        for key in FOLLOW_UP_DAYS
+        for g in _GROUPS
+        for suffix in ("", "_low", "_high")
+    ],
+    "reason",
+    "note",
+]
+
+
+def _text_or_none(values: pd.Series) -> pd.Series:
+    return pd.Series(
+        [v if isinstance(v, str) else None for v in values], index=values.index, dtype=object
+    )
+
+
+def _empty_row(name: str, t: np.ndarray, e: np.ndarray, x: np.ndarray) -> dict:
+    row = dict.fromkeys(_COLUMNS, float("nan"))
+    row.update(
+        {
+            "milestone": name,
+            "accounts": len(t),
+            "events": int(e.sum()),
+            "reached": int(x.sum()),
+            "reached_share": float(x.mean()) if len(x) else float("nan"),
+            "events_reached": int((e & x).sum()),
+            "events_not_reached": int((e & ~x).sum()),
+            "reason": None,
+            "note": None,
+        }
+    )
+    return row
+
+
+def _not_enough(x: np.ndarray, e: np.ndarray, min_events: int) -> str | None:
+    if not len(x):
+        return "not enough data: no account has this milestone measured"
+    if not x.any():
+        return "not enough data: no account reached this milestone"
+    if x.all():
+        return "not enough data: every account reached this milestone"
+    for label, mask in (("reached it", x), ("did not reach it", ~x)):
+        if int(e[mask].sum()) < min_events:
+            return (
+                f"not enough data: {int(e[mask].sum())} churn event(s) among accounts that "
+                f"{label} (need {min_events})"
+            )
+    return None

@@ -1,0 +1,39 @@
+"""Tests of milestone_discovery.study: options that change what the whole study adjusts for."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from milestone_discovery import Config, build_population, run_study
+from milestone_discovery.errors import InsufficientDataError
+from milestone_discovery.study import with_early_activity
+from milestone_discovery.synth import make_synthetic
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return make_synthetic(1500, seed=3).to_dataset()
+
+
+def test_early_activity_adjustment_reaches_model_strata_and_framework(dataset):
+    config = Config()
+    config.features.adjust_for_early_activity = True
+    config.features.n_repeats = 1
+    study = run_study(dataset, config, progress=False, temporal=False)
+    assert "early_activity" in study.features.covariates
+    assert study.framework.model["adjusted_for"].endswith("months 0-2)")
+    assert "early activity" in study.framework.model["adjusted_for"]
+    # every reason that cites an adjusted effect says what it was adjusted for
+    confounded = study.features.features.query("status == 'dropped_confounded'")
+    assert confounded["reason"].str.contains("early activity").all()
+
+
+def test_early_activity_adjustment_needs_an_activity_table(dataset):
+    config = Config()
+    config.features.adjust_for_early_activity = True
+    without = dataclasses.replace(dataset, activity=None)
+    population = build_population(without, config)
+    with pytest.raises(InsufficientDataError, match="needs an 'activity' table"):
+        with_early_activity(population, without, config)
