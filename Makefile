@@ -28,6 +28,8 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"
 
+# runs the study once into reports/notebooks/run (reused while data, config and code are unchanged),
+# then every notebook on it; writes executed copies and offline HTML pages to reports/notebooks/
 notebooks: $(STAMP)
 	$(BIN)/python -m milestone_discovery.notebooks --dataset data/synthetic/demo --out reports/notebooks
 

@@ -36,7 +36,7 @@ def run_one(scenario: str, n: int | None, seed: int, early_activity: bool = Fals
     config.study.seed = seed
     config.features.adjust_for_early_activity = early_activity
     t0 = time.perf_counter()
-    study = run_study(syn.to_dataset(), config, progress=False, temporal=False)
+    study = run_study(syn.to_dataset(), config, progress=False, temporal=False, secondary=False)
     seconds = time.perf_counter() - t0
     return {
         "scenario": scenario,

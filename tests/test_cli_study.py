@@ -79,7 +79,7 @@ def test_discover_writes_the_run_folder(cli_runs):
         "tables",
     }
     fw = json.loads((run / "framework.json").read_text())
-    assert fw["schema_version"] == 1 and fw["seed"] == 5
+    assert fw["schema_version"] == 2 and fw["seed"] == 5
     assert fw["maturity"]["categories"] and fw["activation"]["threshold"] > 0
     features = pd.read_csv(run / "features.csv")
     assert {"feature", "status", "reason", "prevalence", "perm_importance"} <= set(features.columns)
@@ -165,6 +165,8 @@ def test_compare_prints_the_summary(cli_runs, capsys, tmp_path):
         "compare_lifts.csv",
         "compare_hazard_ratios.csv",
         "compare_segments.csv",
+        "compare_expansion.csv",
+        "compare_windows.csv",
     }
 
 

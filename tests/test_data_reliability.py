@@ -591,17 +591,17 @@ def _many_accounts(n: int = 120) -> tuple[str, str]:
     return accounts, usage
 
 
-def test_as_of_resting_on_one_account_is_noted(tmp_path):
+def test_as_of_resting_on_one_account_is_an_error_naming_the_rows(tmp_path):
     accounts, usage = _many_accounts()
     usage = usage.replace("c007,inbox,2024-06-08", "c007,inbox,2025-06-08")  # a typo in the past
     folder = _write(tmp_path / "data", {"accounts.csv": accounts, "feature_usage.csv": usage})
     for name in ("activity.csv", "setup_steps.csv"):
         (folder / name).unlink()
-    ds = load_dataset(folder)
-    assert ds.as_of == dt.date(2025, 6, 8)
-    assert any(
-        "as_of 2025-06-08 rests on 1 account(s) (c007)" in n and "2024-06-30" in n for n in ds.notes
-    ), ds.notes
+    with pytest.raises(DataValidationError, match=r"(?s)default as_of would be 2025-06-08.*c007"):
+        load_dataset(folder)
+    # the user's way out: say when the data were taken
+    config = Config.from_dict({"study": {"as_of": "2024-06-30"}})
+    assert load_dataset(folder, config).as_of == dt.date(2024, 6, 30)
 
 
 def test_as_of_supported_by_many_accounts_has_no_warning(tmp_path):

@@ -168,7 +168,8 @@ def test_too_few_expanding_accounts_is_skipped_with_the_counts():
     first = accounts.index[accounts["expansion"] == 1][:10]
     accounts["expansion"] = 0
     accounts.loc[first, "expansion"] = 1
-    with pytest.raises(InsufficientDataError, match=r"too few .*: 10 of \d+ retained accounts expanded.*at least 50 of each"):
+    why = r"too few .*: 10 of \d+ retained accounts expanded.*at least 50 of each"
+    with pytest.raises(InsufficientDataError, match=why):
         discover_expansion(dataclasses.replace(ds, accounts=accounts), pop, retention, config)
     with pytest.raises(InsufficientDataError, match="no expansion column"):
         discover_expansion(
@@ -230,7 +231,7 @@ def test_framework_lists_expansion_milestones():
         assert all(by_name[f]["milestone_for"] == label for f in names)
     assert all("expansion_status" in e for e in fw.features)
     # JSON round trip keeps the section
-    again = Framework.from_json(fw.to_json())
+    again = Framework.from_text(fw.to_json())
     assert again.expansion == json.loads(json.dumps(fw.to_dict()["expansion"]))
     assert "expansion_features" in stage_tables(study)
 

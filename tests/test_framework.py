@@ -136,7 +136,7 @@ def test_to_json_is_deterministic_and_valid():
     assert text == make_framework().to_json()  # a fresh but equal framework: same bytes
     assert text.endswith("}\n")
     data = json.loads(text)
-    assert data["schema_version"] == SCHEMA_VERSION == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     assert list(data)[:5] == ["schema_version", "as_of", "observation_days", "horizon_days", "seed"]
     assert data["features"][0]["prevalence"] == 0.312346
     assert data["features"][0]["adj_or_low"] is None
@@ -152,8 +152,11 @@ def test_round_trip_through_text_and_file(tmp_path):
     path = tmp_path / "framework.json"
     text = fw.to_json(path)
     assert path.read_text(encoding="utf-8") == text
-    for source in (path, str(path), text):
-        again = Framework.from_json(source)
+    for again in (
+        Framework.from_json(path),
+        Framework.from_json(str(path)),
+        Framework.from_text(text),
+    ):
         assert again.to_dict() == fw.to_dict()
         assert again.to_json() == text  # a reloaded framework writes the same bytes
     again = Framework.from_json(path)
@@ -170,7 +173,7 @@ def test_optional_sections_round_trip_as_null():
     fw = make_framework(activation=None, utilization=None, setup=None, validation=None)
     data = json.loads(fw.to_json())
     assert data["activation"] is None and data["utilization"] is None and data["setup"] is None
-    again = Framework.from_json(fw.to_json())
+    again = Framework.from_text(fw.to_json())
     assert again.activation is None and again.setup is None
 
 
@@ -178,7 +181,7 @@ def test_non_ascii_names_are_kept_readable():
     fw = make_framework(features=[{"feature": "réponses_auto", "status": "selected"}])
     text = fw.to_json()
     assert "réponses_auto" in text
-    assert Framework.from_json(text).selected_features == ["réponses_auto"]
+    assert Framework.from_text(text).selected_features == ["réponses_auto"]
 
 
 def test_unknown_keys_are_ignored_and_seed_defaults_to_zero():
@@ -215,8 +218,14 @@ def _text(**changes) -> str:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        (_text(schema_version=2), r"framework schema_version 2 is not supported \(expected 1\)"),
+        (
+            _text(schema_version=3),
+            r"framework schema_version 3 is not supported \(this version reads 1 and 2; "
+            r"a newer milestone_discovery may have written it\)",
+        ),
         (_text(schema_version="1"), r"framework schema_version '1' is not supported"),
+        (_text(schema_version=True), r"framework schema_version True is not supported"),
+        (_text(schema_version=2.5), r"framework schema_version 2.5 is not supported"),
         (_text(schema_version=...), r"framework schema_version None is not supported"),
         (_text(features=...), r"framework is missing \['features'\]"),
         (
@@ -229,7 +238,66 @@ def _text(**changes) -> str:
 )
 def test_bad_framework_text_is_a_clear_error(text, match):
     with pytest.raises(MilestoneError, match=match):
-        Framework.from_json(text)
+        Framework.from_text(text)
+
+
+def test_from_json_takes_a_path_not_text():
+    with pytest.raises(MilestoneError, match="takes the path of a framework.json; .*from_text"):
+        Framework.from_json(make_framework().to_json())
+
+
+# ----------------------------------------------------------------------------- version 1
+V1_KEYS = [
+    "schema_version",
+    "as_of",
+    "observation_days",
+    "horizon_days",
+    "seed",
+    "data",
+    "model",
+    "features",
+    "maturity",
+    "activation",
+    "utilization",
+    "setup",
+    "validation",
+]
+
+
+def test_a_version_1_file_loads_with_the_later_sections_as_none(tmp_path):
+    new = make_framework(
+        covariates={"adjusted_for_in_features": "plan", "factors": []},
+        survival={"skipped": "no dates"},
+        validation={"temporal": {"skipped": "no dates"}},
+    ).to_dict()
+    old = {k: new[k] for k in V1_KEYS} | {"schema_version": 1}
+    path = tmp_path / "framework.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    fw = Framework.from_json(path)
+    for name in ("covariates", "choices", "counts", "survival", "heterogeneity"):
+        assert getattr(fw, name) is None
+    assert fw.expansion is None and fw.sensitivity is None
+    assert fw.validation == {"temporal": {"skipped": "no dates"}}
+    assert fw.selected_features == ["inbox", "bots"] and fw.min_categories == 2
+    data = fw.to_dict()  # saved again: the current version, every key written
+    assert data["schema_version"] == SCHEMA_VERSION and list(data) == list(new)
+    assert {k: data[k] for k in V1_KEYS if k != "schema_version"} == {
+        k: new[k] for k in V1_KEYS if k != "schema_version"
+    }
+
+
+def test_a_version_1_file_of_the_last_1x_writer_keeps_its_later_sections():
+    # the last writer of version 1 already wrote some later sections: they are read, not dropped
+    data = make_framework(survival={"skipped": "no dates"}).to_dict() | {"schema_version": 1}
+    assert Framework.from_dict(data).survival == {"skipped": "no dates"}
+
+
+def test_a_version_1_file_without_seed_data_or_model_loads():
+    data = {k: v for k, v in make_framework().to_dict().items() if k in V1_KEYS}
+    for key in ("seed", "data", "model", "activation", "validation"):
+        del data[key]
+    fw = Framework.from_dict(data | {"schema_version": 1})
+    assert (fw.seed, fw.data, fw.model, fw.activation) == (0, {}, {}, None)
 
 
 @pytest.mark.parametrize(

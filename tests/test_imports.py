@@ -24,12 +24,7 @@ HEAVY = ("sklearn", "scipy", "matplotlib", "numba", "shap", "pandas")
 #: edges of cycles whose fix is pending in files owned by another change:
 #: (importer, imported) -> reason. Each is checked by an ``xfail(strict=True)`` test
 #: below, so removing the edge in the code makes that test fail until it is removed here.
-PENDING_EDGES: dict[tuple[str, str], str] = {
-    (f"{PACKAGE}.wide", f"{PACKAGE}.data"): (
-        "cycle data -> wide -> data: load_dataset dispatches to wide.load_wide, which reads "
-        "with data.read_table/offending_rows/TRUE_VALUES/FALSE_VALUES and builds data.Dataset"
-    ),
-}
+PENDING_EDGES: dict[tuple[str, str], str] = {}
 
 #: private names still imported across modules, pending in files owned by another change:
 #: (importer, imported module, name) -> reason

@@ -719,13 +719,258 @@ def test_runs_without_the_new_sections_render_as_before(run_dir, tmp_path):
     run = _copy(run_dir, tmp_path / "old")
 
     def old(fw):
-        for key in ("survival", "heterogeneity", "covariates", "choices", "counts"):
+        for key in (
+            "survival",
+            "heterogeneity",
+            "covariates",
+            "choices",
+            "counts",
+            "expansion",
+            "sensitivity",
+        ):
             fw.pop(key, None)
         for f in fw["features"]:
-            f.pop("segment_specific", None)
+            for key in ("segment_specific", "milestone_for", "expansion_status", "window_share"):
+                f.pop(key, None)
 
     _edit_framework(run, old)
     html = build_report(run)
-    for anchor in ("time-to-churn", "segments", "factors", "counts"):
+    for anchor in ("time-to-churn", "segments", "factors", "counts", "expansion", "windows"):
         assert f'id="{anchor}"' not in html and f'href="#{anchor}"' not in html
+    assert "Milestone for" not in html and "Staying vs growing" not in html
+    assert "the check is opt-in" in _section(html, "features")
     assert "The framework on one screen" in html
+
+
+# ----------------------------------------------------------------------------- stay, grow or both
+def _readable(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _expansion(both: str, stay: str, other: str) -> dict:
+    """An ``expansion`` section: ``both`` and ``stay`` are features of the run, one grows only."""
+
+    def entry(feature, retention, expansion, lab, adopters, non_adopters, odds):
+        return {
+            "feature": feature,
+            "category": "reporting",
+            "retention": retention,
+            "expansion": expansion,
+            "label": lab,
+            "reason": f"why {feature}",
+            "prevalence": 0.3,
+            "adopters": 700,
+            "expansion_adopters": adopters,
+            "expansion_non_adopters": non_adopters,
+            "lift": adopters / non_adopters,
+            "adj_or": odds[0],
+            "adj_or_low": odds[1],
+            "adj_or_high": odds[2],
+            "adj_p_holm": 0.001,
+            "importance": 0.005,
+            "importance_se": 0.001,
+            "importance_q": 0.001,
+        }
+
+    return {
+        "outcome": "expansion",
+        "definition": "accounts.expansion above 0, among the accounts retained at 365 days",
+        "accounts": 2436,
+        "expanding": 744,
+        "expansion_rate": 0.305419,
+        "excluded": {"expansion_unknown": 12},
+        "adjusted_for": "company size and plan",
+        "model": {"n_repeats": 1, "metrics": [], "roc_auc_gain_vs_covariates": 0.198752},
+        "labels": {},
+        "milestones": {},
+        "features": [
+            entry(stay, "selected", "dropped_unimportant", "stay", 0.33, 0.27, (1.34, 1.13, 1.6)),
+            entry(
+                f"grows{HOSTILE}",
+                "dropped_unimportant",
+                "selected",
+                "grow",
+                0.44,
+                0.26,
+                (2.27, 1.87, 2.75),
+            ),
+            entry(both, "selected", "selected", "both", 0.36, 0.23, (1.9, 1.59, 2.28)),
+            entry(other, "dropped_niche", "dropped_niche", None, 0.3, 0.31, (0.9, 0.5, 1.6)),
+        ],
+        "notes": [
+            "Expansion has no date in the data: it is taken as known at the horizon, after the "
+            f"observation window. {HOSTILE}"
+        ],
+    }
+
+
+def test_stay_grow_or_both_section(run_dir, framework, tmp_path):
+    run = _copy(run_dir, tmp_path / "expansion")
+    selected = sorted(f["feature"] for f in framework["features"] if f["status"] == "selected")
+    dropped = sorted(f["feature"] for f in framework["features"] if f["status"] != "selected")
+    both, stay, other = selected[0], selected[1], dropped[0]
+
+    def change(fw):
+        fw["expansion"] = _expansion(both, stay, other)
+        for f in fw["features"]:
+            f["milestone_for"] = {both: "both", stay: "stay"}.get(f["feature"])
+
+    _edit_framework(run, change)
+    html = build_report(run)
+    section = _section(html, "expansion")
+    assert 'href="#expansion"' in html
+    assert "2,436 accounts still customers at day 365 were studied again" in section
+    assert "744 of them (31%) expanded" in section
+    assert "odds ratios adjusted for company size and plan" in section
+    # labelled features first: both, then grow, then stay; the unlabelled one in the details
+    b, g, s = (
+        section.index(f"<td>{name}")
+        for name in (_readable(both) + "<br>", "grows&lt;", _readable(stay) + "<br>")
+    )
+    assert b < g < s
+    assert section.index("The other 1 feature (") > s and f"<td>{_readable(other)}</td>" in section
+    assert '<span class="badge out-both">stay + grow</span>' in section
+    assert '<span class="badge out-grow">grow</span>' in section
+    assert "44% / 26%" in section and '2.27 <span class="ci">(1.87–2.75)</span>' in section
+    assert "1 feature goes with staying and growing" in section
+    assert "Expansion has no date in the data" in section and section.count("no date") == 1
+    assert "12 retained accounts without an expansion value are left out" in section
+    assert "+0.20 over company size and plan" in section
+    assert "grows&lt;script&gt;" in section and "<script" not in html
+    # the features table says what each feature is a milestone for
+    features = _section(html, "features")
+    assert "<th>Milestone for</th>" in features
+    assert features.count('<span class="badge out-both">stay + grow</span>') == 1
+    assert features.count('<span class="badge out-stay">stay</span>') == 1
+    assert "Staying vs growing: 1 feature goes with staying and growing" in _section(
+        html, "summary"
+    )
+
+
+def test_stay_grow_or_both_skipped_says_why(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path / "noexp")
+
+    def change(fw):
+        fw["expansion"] = {"skipped": f"the accounts table has no expansion column {HOSTILE}"}
+        for f in fw["features"]:
+            f.pop("milestone_for", None)
+            f.pop("expansion_status", None)
+
+    _edit_framework(run, change)
+    html = build_report(run)
+    section = _section(html, "expansion")
+    assert "Not measured: the accounts table has no expansion column &lt;script&gt;" in section
+    assert "<script" not in html
+    assert "Milestone for" not in _section(html, "features")
+
+
+# ----------------------------------------------------------------------------- time windows
+def _sensitivity(stable: str, dependent: str, lost: str) -> dict:
+    def setting(window, horizon, main, selected, status="run", reason=None):
+        return {
+            "setting": f"{window}/{horizon}",
+            "observation_days": window,
+            "horizon_days": horizon,
+            "main": main,
+            "status": status,
+            "eligible": 3340 if status == "run" else 120,
+            "retention_rate": 0.729341,
+            "selected": selected,
+            "reason": reason,
+        }
+
+    def feature(name, selected_at, dependent, missed, verdict, main=True):
+        return {
+            "feature": name,
+            "selected_main": main,
+            "share": len(selected_at) / 2,
+            "selected_in": len(selected_at),
+            "settings_run": 2,
+            "by_window": {"90": 0.5, "180": 0.5},
+            "by_horizon": {"365": 0.5, "540": None},
+            "selected_at": selected_at,
+            "window_dependent": dependent,
+            "missed_by_rerun": missed,
+            "verdict": verdict,
+        }
+
+    return {
+        "main": "180/365",
+        "n_repeats": 1,
+        "stable_share": 0.6,
+        "observation_days": [90, 180],
+        "horizon_days": [365, 540],
+        "settings": [
+            setting(90, 365, False, 2),
+            setting(90, 540, False, None, "skipped", f"only 120 eligible accounts {HOSTILE}"),
+            setting(180, 365, True, 3),
+        ],
+        "stable": [stable],
+        "window_dependent": [dependent, lost],
+        "calibration": {"note": "…", "lost_to_repeats": [lost]},
+        "features": [
+            feature(
+                stable, ["90/365", "180/365"], False, False, "stable: selected in every setting (2)"
+            ),
+            feature(
+                dependent,
+                ["90/365"],
+                True,
+                False,
+                f"depends on the window: selected in 1 of 2 settings {HOSTILE}",
+                main=False,
+            ),
+            feature(
+                lost,
+                ["90/365"],
+                True,
+                True,
+                "depends on the window: selected in 1 of 2 settings; the re-run of the study's own "
+                "setting misses it too",
+            ),
+        ],
+    }
+
+
+def test_time_window_section(run_dir, framework, tmp_path):
+    run = _copy(run_dir, tmp_path / "windows")
+    selected = sorted(f["feature"] for f in framework["features"] if f["status"] == "selected")
+    stable, lost = selected[:2]
+    dependent = f"new{HOSTILE}"
+    _edit_framework(run, lambda fw: fw.update(sensitivity=_sensitivity(stable, dependent, lost)))
+    html = build_report(run)
+    section = _section(html, "windows")
+    assert 'href="#windows"' in html
+    assert "re-run at 2 of 3 settings" in section and "(this study: 180/365)" in section
+    assert "1 feature is selected in at least 60% of the settings run; 2 depend on the window" in (
+        section
+    )
+    assert section.count('alt="Selected features by usage window and retention horizon"') == 1
+    # the settings: this study's highlighted, the skipped one with its reason (escaped)
+    assert '<span class="badge main">this study</span>' in section
+    assert "skipped: only 120 eligible accounts &lt;script&gt;" in section
+    assert "3,340" in section and "73%" in section
+    # the window-dependent features with their verdicts, the stable one as a chip
+    assert (
+        "new&lt;script&gt;" in section and "selected in 1 of 2 settings &lt;script&gt;" in section
+    )
+    assert f'<span class="chip">{_readable(stable)}</span>' in section
+    # the calibration caveat in plain words
+    assert "they miss 1 feature the study did select" in section and _readable(lost) in section
+    assert "what the fewer repeats alone cost" in section
+    assert "a prompt to look, not proof" in section
+    assert "<script" not in html
+    assert "[sensitivity] enabled = true" not in html
+
+
+def test_time_window_check_is_opt_in(run_dir, tmp_path):
+    run = _copy(run_dir, tmp_path / "optin")
+    off = "off by default ([sensitivity] enabled = true runs it): each setting re-runs"
+    _edit_framework(run, lambda fw: fw.update(sensitivity={"skipped": off}))
+    html = build_report(run)
+    assert 'id="windows"' not in html and 'href="#windows"' not in html
+    features = _section(html, "features")
+    assert features.count("the check is opt-in ([sensitivity] enabled = true") == 1
+    _edit_framework(run, lambda fw: fw.update(sensitivity={"skipped": f"no setting ran {HOSTILE}"}))
+    features = _section(build_report(run), "features")
+    assert "was not checked: no setting ran &lt;script&gt;" in features

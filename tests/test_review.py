@@ -218,6 +218,96 @@ def test_runs_without_survival_or_heterogeneity_compare(base_json, tmp_path):
     assert (cmp.segments["change"] == "not tested in A").all()
 
 
+def _with_outcomes(base: dict, labels: dict[str, str | None], dependent: list[str]) -> dict:
+    """``base`` with an expansion section (``labels``) and a sensitivity one (``dependent``)."""
+    data = json.loads(json.dumps(base))
+    names = [f["feature"] for f in data["features"]]
+    data["expansion"] = {
+        "accounts": 1000,
+        "expanding": 300,
+        "features": [
+            {
+                "feature": n,
+                "label": labels.get(n),
+                "expansion": "selected" if labels.get(n) in ("grow", "both") else "dropped_niche",
+            }
+            for n in names
+        ],
+        "notes": [],
+    }
+    for f in data["features"]:
+        f["milestone_for"] = labels.get(f["feature"])
+    data["sensitivity"] = {
+        "main": "180/365",
+        "settings": [{"setting": "180/365", "status": "run"}],
+        "window_dependent": sorted(dependent),
+        "features": [
+            {"feature": n, "share": 0.25, "window_dependent": True, "verdict": "depends"}
+            for n in dependent
+        ],
+    }
+    return data
+
+
+def test_expansion_labels_and_window_dependence_are_compared(base_json, tmp_path):
+    names = sorted(f["feature"] for f in base_json["features"])
+    f1, f2, f3, f4 = names[:4]
+    a = _with_outcomes(base_json, {f1: "stay", f2: "both", f3: None}, [f1, f2])
+    b = _with_outcomes(base_json, {f1: "both", f2: "both", f3: "grow"}, [f2, f4])
+    same = compare_runs(write_run(tmp_path / "a0", a), write_run(tmp_path / "b0", a))
+    assert (same.expansion["change"] == "unchanged").all() and len(same.expansion) == 2
+    assert (same.windows["change"] == "unchanged").all()
+    assert "stay/grow/both labels: unchanged (2 labelled features)" in same.summary()
+    assert f"window-dependent features: still window-dependent: {f1}, {f2}" in same.summary()
+
+    cmp = compare_runs(write_run(tmp_path / "a", a), write_run(tmp_path / "b", b))
+    e = cmp.expansion.set_index("feature")
+    assert list(e.index) == [f1, f2, f3]
+    assert e.loc[f1, ["label_a", "label_b", "change"]].tolist() == ["stay", "both", "changed"]
+    assert e.loc[f2, "change"] == "unchanged"
+    assert pd.isna(e.loc[f3, "label_a"]) and e.loc[f3, "label_b"] == "grow"
+    assert e.loc[f3, ["status_a", "status_b"]].tolist() == ["dropped_niche", "selected"]
+    w = cmp.windows.set_index("feature")
+    assert w.loc[f1, "change"] == "no longer window-dependent" and w.loc[f1, "share_b"] == 0
+    assert w.loc[f2, "change"] == "unchanged"
+    assert w.loc[f4, "change"] == "newly window-dependent"
+    summary = cmp.summary()
+    assert f"stay/grow/both labels: changed: {f1} (stay -> both), {f3} (none -> grow)" in summary
+    assert f"newly window-dependent: {f4}; no longer window-dependent: {f1}" in summary
+    html = cmp._repr_html_()
+    assert "label_a" in html and "window_dependent_a" in html
+
+
+def test_runs_without_expansion_or_sensitivity_compare(base_json, tmp_path):
+    old = {k: v for k, v in base_json.items() if k not in ("expansion", "sensitivity")}
+    old["features"] = [
+        {k: v for k, v in f.items() if k not in ("milestone_for", "expansion_status")}
+        for f in base_json["features"]
+    ]
+    skipped = {
+        **old,
+        "expansion": {"skipped": "the accounts table has no expansion column"},
+        "sensitivity": {"skipped": "off by default ([sensitivity] enabled = true runs it)"},
+    }
+    cmp = compare_runs(write_run(tmp_path / "old", old), write_run(tmp_path / "skip", skipped))
+    assert cmp.expansion.empty and cmp.windows.empty
+    summary = cmp.summary()
+    assert "stay/grow/both labels: not in A (no such section); not in B (skipped: the acc" in (
+        summary
+    )
+    assert "window-dependent features: not in A (no such section); not in B (skipped: off by" in (
+        summary
+    )
+    name = sorted(f["feature"] for f in base_json["features"])[0]
+    new = _with_outcomes(base_json, {name: "grow"}, [name])
+    cmp = compare_runs(tmp_path / "old", write_run(tmp_path / "new", new))
+    assert cmp.expansion.set_index("feature").loc[name, "change"] == "not measured in A"
+    assert cmp.windows.set_index("feature").loc[name, "change"] == "not checked in A"
+    summary = cmp.summary()
+    assert "stay/grow/both labels: only in B; not in A (no such section)" in summary
+    assert f"window-dependent features: only checked in B: {name}; not in A" in summary
+
+
 # ----------------------------------------------------------------------------- milestone_lifts
 def test_milestone_lifts_on_the_synthetic_run(synthetic_run):
     study = synthetic_run.study
@@ -360,3 +450,25 @@ def test_temporal_validation_needs_enough_accounts(make_dataset):
         match="temporal validation needs at least 400 eligible accounts, found 5",
     ):
         temporal_validation(dataset, Config())
+
+
+def test_compare_cli_prints_and_writes_every_table(base_json, tmp_path, capsys):
+    from milestone_discovery.cli import main
+
+    name = sorted(f["feature"] for f in base_json["features"])[0]
+    a = write_run(tmp_path / "a", _with_outcomes(base_json, {name: "stay"}, []))
+    b = write_run(tmp_path / "b", _with_outcomes(base_json, {name: "both"}, [name]))
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "stay / grow / both labels (expansion):" in out
+    assert "window-dependent features (sensitivity):" in out
+    written = {p.name for p in (tmp_path / "cmp").iterdir()}
+    assert written == {f"compare_{t}.csv" for t in compare_runs(a, b).TABLES}
+    expansion = pd.read_csv(tmp_path / "cmp" / "compare_expansion.csv")
+    assert expansion.loc[0, ["label_a", "label_b", "change"]].tolist() == [
+        "stay",
+        "both",
+        "changed",
+    ]
+    windows = pd.read_csv(tmp_path / "cmp" / "compare_windows.csv")
+    assert windows.loc[0, "change"] == "newly window-dependent"

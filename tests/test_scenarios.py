@@ -53,7 +53,7 @@ def _recovered(scenario: str, early_activity: bool = False) -> dict:
     config = Config()
     config.study.seed = SEED
     config.features.adjust_for_early_activity = early_activity
-    study = run_study(syn.to_dataset(), config, progress=False, temporal=False)
+    study = run_study(syn.to_dataset(), config, progress=False, temporal=False, secondary=False)
     return recovery(study, syn.truth)
 
 

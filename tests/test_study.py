@@ -8,7 +8,7 @@ import pytest
 
 from milestone_discovery import Config, build_population, run_study
 from milestone_discovery.errors import InsufficientDataError
-from milestone_discovery.study import with_early_activity
+from milestone_discovery.journey import with_early_activity
 from milestone_discovery.synth import make_synthetic
 
 

@@ -329,8 +329,11 @@ def _run_compare(args: argparse.Namespace) -> int:
         _say("\nretention lift by milestone:")
         _say(cmp.lifts.to_string(index=False))
         for name, title in (
+            ("changed_features", "features that changed"),
             ("hazard_ratios", "hazard ratio of churn by milestone"),
             ("segments", "segment-specific effects"),
+            ("expansion", "stay / grow / both labels (expansion)"),
+            ("windows", "window-dependent features (sensitivity)"),
         ):
             table = getattr(cmp, name, None)
             if table is not None and len(table):
@@ -340,7 +343,7 @@ def _run_compare(args: argparse.Namespace) -> int:
         out = Path(args.out)
         with _io("write --out", out):
             out.mkdir(parents=True, exist_ok=True)
-            for name in ("features", "thresholds", "lifts", "hazard_ratios", "segments"):
+            for name in cmp.TABLES:
                 table = getattr(cmp, name, None)
                 if table is not None:
                     write_csv(table, out / f"compare_{name}.csv")
@@ -364,6 +367,42 @@ def _run_report(args: argparse.Namespace) -> int:
         f"({path.stat().st_size / 1e6:.1f} MB, self-contained): {path}"
     )
     return 0
+
+
+# ----------------------------------------------------------------------------- schema
+def _setup_schema(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--check",
+        metavar="FRAMEWORK_JSON",
+        help="validate a framework.json against the schema instead of printing it "
+        "(exit 0 valid, 2 invalid: each error's JSON path and message on stderr)",
+    )
+
+
+def _run_schema(args: argparse.Namespace) -> int:
+    # no numerical library here: the schema is a packaged file
+    import json
+
+    from .schema import schema_text, validate_framework
+
+    if not args.check:
+        sys.stdout.write(schema_text())
+        return 0
+    path = Path(args.check)
+    with _io("read the framework", path):
+        text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MilestoneError(f"{path} is not valid JSON: {exc}") from None
+    errors = validate_framework(data)
+    if not errors:
+        _say(f"{path}: valid framework.json (schema_version {data['schema_version']})")
+        return 0
+    _say(f"{path}: {len(errors)} error(s) against the framework schema:", err=True)
+    for where, message in errors:
+        _say(f"  {where}: {message}", err=True)
+    return 2
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -400,6 +439,11 @@ COMMANDS: dict[
         "rebuild the self-contained HTML report of a run folder (no refitting)",
         _setup_report,
         _run_report,
+    ),
+    "schema": (
+        "print the JSON Schema of framework.json, or check a file against it (--check)",
+        _setup_schema,
+        _run_schema,
     ),
 }
 

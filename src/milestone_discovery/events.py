@@ -16,7 +16,8 @@ aggregate: per account and feature ``first_used_at`` (first event) and
 ``uses`` (sum of ``count``); per account and calendar month each metric (months
 without any of its events are absent, and read as 0 by the stages); per
 account and step ``completed_at`` (first event). The engine works out of core
-(see :mod:`.queries`): only these per-account tables reach pandas.
+(see :mod:`.queries`): only these per-account tables reach pandas. The rows
+are read, typed and checked by :mod:`milestone_discovery.event_rows`.
 
 Rules (rows are never dropped silently: every ignored row is counted in the notes)
 ----------------------------------------------------------------------------------
@@ -48,20 +49,26 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .config import Config
 from .errors import DataValidationError, Problem
-from .queries import query_error, query_label, query_sql
+from .event_rows import (
+    EventReadError,
+    EventSource,
+    column_types,
+    read_error,
+    row_problems,
+    row_rules,
+    sql_ident,
+    sql_literal,
+    type_problem,
+    typed_rows_sql,
+)
 
 __all__ = ["EventReadError", "EventSource", "EventTables", "derive_tables"]
-
-#: A timestamp with a time of day followed by a UTC offset or "Z" is time-zone aware (RE2).
-_TZ_AWARE = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
-_EARLIEST = "1980-01-01"
 
 # status of a row: 0 used; 1..5 ignored and counted; >= 10 errors
 _OK, _UNKNOWN, _BEFORE_SIGNUP, _AFTER_AS_OF, _AFTER_CHURN, _ZERO = range(6)
@@ -74,93 +81,9 @@ _IGNORED = {
 }
 
 
-# ----------------------------------------------------------------------------- sources
-@dataclass(frozen=True)
-class EventSource:
-    """Where the events are read from.
-
-    Attributes
-    ----------
-    kind : {"csv", "parquet", "folder", "query"}
-    path : Path or None
-        The file or folder (``None`` for a query).
-    query : str or None
-        The ``[tables.events]`` query.
-    delimiter : str
-        CSV only.
-    header : tuple of str
-        CSV only: the column names of the first line (the engine must read the same).
-    """
-
-    kind: str
-    path: Path | None = None
-    query: str | None = None
-    delimiter: str = ","
-    header: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        """Table name used in messages."""
-        return query_label("events") if self.kind == "query" else "events"
-
-    def relation(self, locate: bool = False) -> str:
-        """SQL for the raw rows; with ``locate``, plus ``__file`` and ``__row`` columns."""
-        if self.kind == "query":
-            sql = query_sql("events", self.query or "")
-            if locate:
-                return f"(SELECT row_number() OVER () AS __row, * FROM {sql})"
-            return sql
-        path = _literal(str(self.path))
-        if self.kind == "csv":
-            delim = _literal(self.delimiter)
-            src = (
-                f"read_csv({path}, all_varchar=true, header=true, delim={delim}, "
-                "quote='\"', escape='\"')"
-            )
-            if locate:  # the CSV line: 1-based, plus the header line
-                return f"(SELECT row_number() OVER () + 1 AS __row, * FROM {src})"
-            return src
-        glob = path if self.kind == "parquet" else _literal(str(self.path / "**" / "*.parquet"))
-        options = "" if self.kind == "parquet" else ", hive_partitioning=true, union_by_name=true"
-        if locate:
-            return (
-                f"(SELECT * EXCLUDE (filename, file_row_number), file_row_number + 1 AS __row"
-                f"{', parse_filename(filename) AS __file' if self.kind == 'folder' else ''} "
-                f"FROM read_parquet({glob}{options}, filename=true, file_row_number=true))"
-            )
-        return f"read_parquet({glob}{options})"
-
-
-class EventReadError(Exception):
-    """The engine could not read the events file or folder.
-
-    :func:`milestone_discovery.data.load_dataset` turns it into a
-    :class:`~milestone_discovery.errors.DataValidationError` naming the cause
-    (a line with the wrong number of fields, a byte that is not UTF-8, ...).
-
-    Attributes
-    ----------
-    source : EventSource
-    cause : Exception
-        The engine's error.
-    """
-
-    def __init__(self, source: EventSource, cause: Exception):
-        super().__init__(str(cause))
-        self.source, self.cause = source, cause
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _in_list(names) -> str:
     names = sorted(set(names))
-    return f"IN ({', '.join(_literal(n) for n in names)})" if names else "IN (NULL)"
+    return f"IN ({', '.join(sql_literal(n) for n in names)})" if names else "IN (NULL)"
 
 
 # ----------------------------------------------------------------------------- result
@@ -235,7 +158,7 @@ def derive_tables(
     today = today or dt.date.today()
     label = source.label
     ec = config.events
-    columns = _columns(con, source)
+    columns = column_types(con, source)
     user = {std: config.column("events", std) for std in ("account_id", "event", "timestamp")}
     user.update({std: config.column("events", std) for std in ("user_id", "count")})
     missing = [user[c] for c in ("account_id", "event", "timestamp") if user[c] not in columns]
@@ -259,10 +182,10 @@ def derive_tables(
             f"{label}: column(s) not used: {', '.join(extra[:10])}"
             + (f", ... ({len(extra) - 10} more)" if len(extra) > 10 else "")
         )
-    parsed = _parsed_sql(source.relation(), columns, user, has_count, trim=source.kind == "csv")
+    parsed = typed_rows_sql(source.relation(), columns, user, has_count, trim=source.kind == "csv")
     if parsed is None:  # a column of a type that cannot hold the values
-        raise DataValidationError([_type_problem(label, user, columns)])
-    flags = _flags(has_count, today)
+        raise DataValidationError([type_problem(label, user, columns)])
+    flags = row_rules(has_count, today)
 
     metric_events = ec.metric_events
     as_of = config.study.as_of
@@ -314,7 +237,7 @@ def derive_tables(
     try:
         con.execute(sql)
     except Exception as exc:
-        raise _read_error(source, exc) from exc
+        raise read_error(source, exc) from exc
     finally:
         con.execute("SET preserve_insertion_order = true")
 
@@ -322,7 +245,7 @@ def derive_tables(
         con.execute("SELECT status, CAST(sum(rows) AS BIGINT) FROM __agg GROUP BY 1").fetchall()
     )
     if any(code >= 10 for code in by_status):
-        raise DataValidationError(_row_problems(con, source, columns, user, has_count, flags))
+        raise DataValidationError(row_problems(con, source, columns, user, has_count, flags))
     if accounts is None:  # only the rows could be checked: another table has errors
         con.execute("DROP TABLE IF EXISTS __agg")
         return None
@@ -430,7 +353,7 @@ def derive_tables(
     if ec.metrics:
         sums = ", ".join(
             f"CAST(coalesce(sum(n) FILTER (WHERE event {_in_list(events)}), 0) AS BIGINT) "
-            f"AS {_ident(metric)}"
+            f"AS {sql_ident(metric)}"
             for metric, events in ec.metrics.items()
         )
         activity = _fetch(
@@ -445,7 +368,7 @@ def derive_tables(
         setup_steps = _fetch(
             con,
             f"SELECT pos, substr(event, {len(prefix) + 1}) AS step, first AS completed_at "
-            f"FROM __agg WHERE status = {_OK} AND starts_with(event, {_literal(prefix)}) "
+            f"FROM __agg WHERE status = {_OK} AND starts_with(event, {sql_literal(prefix)}) "
             "ORDER BY 1, 2",
             ids,
             ("completed_at",),
@@ -487,193 +410,6 @@ def derive_tables(
     con.execute("DROP TABLE IF EXISTS __agg")
     con.execute("DROP TABLE IF EXISTS __accounts")
     return EventTables(feature_usage, activity, setup_steps, last_seen, notes, summary)
-
-
-def _columns(con, source: EventSource) -> dict[str, str]:
-    """Column name -> engine type of the source."""
-    try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation()}").fetchall()
-    except Exception as exc:
-        raise _read_error(source, exc) from exc
-    if source.kind == "csv" and source.header and tuple(r[0] for r in rows) != source.header:
-        # the engine's sniffer chose another line as the header: the file is ragged
-        raise EventReadError(
-            source, ValueError(f"the header line {', '.join(source.header)} could not be read")
-        )
-    return {r[0]: r[1] for r in rows}
-
-
-def _read_error(source: EventSource, exc: Exception) -> Exception:
-    if source.kind == "query":
-        return query_error("events", exc)
-    return EventReadError(source, exc)
-
-
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
-_INTEGER_TYPES += ("UINTEGER", "UBIGINT", "UHUGEINT")
-
-
-def _parsed_sql(relation, columns, user, has_count, keep=(), trim=False) -> str | None:
-    """SQL typing every row of ``relation`` (``None`` when a column has an unreadable type).
-
-    Columns: ``account_id``, ``event`` (text; ``trim``: without surrounding
-    spaces, for CSV: the other sources are typed and taken as they are, which
-    is faster), ``d`` (the local date),
-    ``aware``, ``ts_missing``, ``n`` (the count) and the count checks; ``keep``
-    adds raw columns (``"__row" AS "__row"``, ...) for example rows.
-    """
-    acc, ev, ts = (_ident(user[c]) for c in ("account_id", "event", "timestamp"))
-    ts_type = columns[user["timestamp"]].upper()
-    if ts_type == "VARCHAR":
-        txt = f"nullif(trim({ts}), '')"
-        tail = f"substr({txt}, 11)"
-        aware = (
-            f"CASE WHEN length({txt}) > 10 AND (contains({tail}, '+') OR contains({tail}, '-') "
-            f"OR contains(lower({tail}), 'z')) THEN regexp_matches({txt}, {_literal(_TZ_AWARE)}) "
-            "ELSE false END"
-        )
-        local = (
-            f"CASE WHEN {aware} THEN CAST(try_cast({txt} AS TIMESTAMPTZ) AS TIMESTAMP) "
-            f"ELSE try_cast({txt} AS TIMESTAMP) END"
-        )
-        ts_missing = f"{txt} IS NULL"
-    elif ts_type.startswith("TIMESTAMP WITH TIME ZONE") or ts_type == "TIMESTAMPTZ":
-        aware, local, ts_missing = f"{ts} IS NOT NULL", f"CAST({ts} AS TIMESTAMP)", f"{ts} IS NULL"
-    elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
-        aware, local, ts_missing = "false", ts, f"{ts} IS NULL"
-    else:
-        return None
-    count_missing = count_bad = count_negative = count_fraction = "false"
-    n = "CAST(1 AS BIGINT)"
-    if has_count:
-        c = _ident(user["count"])
-        c_type = columns[user["count"]].upper()
-        if c_type in _INTEGER_TYPES:
-            count_missing, count_negative = f"{c} IS NULL", f"{c} < 0"
-            n = f"CAST({c} AS BIGINT)"
-        elif c_type in ("VARCHAR", "DOUBLE", "FLOAT", "REAL") or c_type.startswith("DECIMAL"):
-            if c_type == "VARCHAR":
-                txt = f"nullif(trim({c}), '')"
-                num = f"try_cast({txt} AS DOUBLE)"
-                count_missing = f"{txt} IS NULL"
-            else:
-                num, count_missing = f"CAST({c} AS DOUBLE)", f"{c} IS NULL"
-            count_bad = f"(NOT {count_missing} AND ({num} IS NULL OR isnan({num}) OR isinf({num})))"
-            count_negative = f"{num} < 0"
-            count_fraction = f"{num} <> floor({num})"
-            n = f"try_cast({num} AS BIGINT)"
-        else:
-            return None
-    extra = "".join(f"{k}, " for k in keep)
-    return f"""(
-        SELECT {extra}{_text(acc, columns[user["account_id"]], trim)} AS account_id,
-               {_text(ev, columns[user["event"]], trim)} AS event,
-               CAST(local AS DATE) AS d, aware, ts_missing, n,
-               count_missing, count_bad, count_negative, count_fraction
-        FROM (
-            SELECT *, {local} AS local, {aware} AS aware, {ts_missing} AS ts_missing,
-                   {n} AS n, {count_missing} AS count_missing, {count_bad} AS count_bad,
-                   {count_negative} AS count_negative, {count_fraction} AS count_fraction
-            FROM {relation}
-        )
-    )"""
-
-
-def _text(column: str, kind: str, trim: bool) -> str:
-    """``column`` as text, with ``trim`` without surrounding spaces (trimmed only where needed)."""
-    text = column if kind.upper() == "VARCHAR" else f"CAST({column} AS VARCHAR)"
-    if not trim:
-        return text
-    return f"(CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' THEN trim({text}) ELSE {text} END)"
-
-
-def _flags(has_count: bool, today: dt.date) -> list[tuple[str, str, str]]:
-    """The row rules: (condition on the typed row ``p``, standard column, rule) each."""
-    flags = [
-        ("(p.account_id IS NULL OR p.account_id = '')", "account_id", "missing values"),
-        ("(p.event IS NULL OR p.event = '')", "event", "missing values"),
-        ("p.ts_missing", "timestamp", "missing dates"),
-        (
-            "p.d IS NULL AND NOT p.ts_missing",
-            "timestamp",
-            "unparseable dates (expected ISO format, e.g. 2025-01-31)",
-        ),
-        (
-            f"p.d < DATE '{_EARLIEST}'",
-            "timestamp",
-            f"date before {_EARLIEST}: a placeholder such as 0001-01-01, 1900-01-01 or "
-            "1970-01-01 rather than a real date",
-        ),
-        (
-            f"p.d > DATE '{today.isoformat()}'",
-            "timestamp",
-            f"date in the future (after today, {today.isoformat()}): a typo or a placeholder? "
-            "Signup and behaviour cannot be dated after today",
-        ),
-    ]
-    if has_count:
-        flags += [
-            (
-                "p.count_missing",
-                "count",
-                "missing values (a blank count is not 0 or 1: fill it in, or leave out the "
-                "count column for one event per row)",
-            ),
-            ("p.count_bad", "count", "not a number"),
-            ("p.count_negative", "count", "negative counts"),
-            ("p.count_fraction", "count", "counts must be whole numbers"),
-        ]
-    return flags
-
-
-def _type_problem(label, user, columns) -> Problem:
-    for std, kinds in (("timestamp", "dates, timestamps or ISO text"), ("count", "numbers")):
-        name = user[std]
-        if name in columns:
-            kind = columns[name].upper()
-            ok = (
-                kind in ("VARCHAR", "DATE", "TIMESTAMPTZ") or kind.startswith("TIMESTAMP")
-                if std == "timestamp"
-                else kind in (*_INTEGER_TYPES, "VARCHAR", "DOUBLE", "FLOAT", "REAL")
-                or kind.startswith("DECIMAL")
-            )
-            if not ok:
-                return Problem(label, name, f"column of type {kind}: expected {kinds}")
-    return Problem(label, None, "a column has a type that cannot be read")  # pragma: no cover
-
-
-def _row_problems(con, source, columns, user, has_count, flags) -> list[Problem]:
-    """Count every broken row rule and fetch example rows (run only when some are broken).
-
-    Each rule is counted on its own (a row may break several), as for other tables.
-    """
-    folder = source.kind == "folder"
-    shown = [user[c] for c in ("account_id", "event", "timestamp") if user[c] in columns]
-    if has_count:
-        shown.append(user["count"])
-    keep = ['"__row"'] + (['"__file"'] if folder else [])
-    keep += [f"{_ident(c)} AS {_ident('__raw_' + c)}" for c in shown]
-    parsed = _parsed_sql(
-        source.relation(locate=True), columns, user, has_count, keep, trim=source.kind == "csv"
-    )
-    counts = con.execute(
-        "SELECT " + ", ".join(f"count_if({cond})" for cond, _c, _r in flags) + f" FROM {parsed} p"
-    ).fetchall()[0]
-    problems = []
-    order = "__file, __row" if folder else "__row"
-    cols = (["__file"] if folder else []) + ["__row"] + [_ident("__raw_" + c) for c in shown]
-    for (cond, column, rule), n_rows in zip(flags, counts, strict=True):
-        if not n_rows:
-            continue
-        rows = con.execute(
-            f"SELECT {', '.join(cols)} FROM {parsed} p WHERE {cond} "
-            f"ORDER BY {order} LIMIT {Problem.max_rows}"
-        ).df()
-        rows.columns = [c.removeprefix("__raw_") for c in rows.columns]
-        rows = rows.rename(columns={"__file": "file"}).set_index("__row")
-        rows.index.name = "line" if source.kind == "csv" else "row"
-        problems.append(Problem(source.label, user[column], rule, rows, int(n_rows)))
-    return problems
 
 
 def _register_accounts(con, accounts: pd.DataFrame):

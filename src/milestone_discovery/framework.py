@@ -4,7 +4,14 @@ A :class:`Framework` is plain data (no fitted model, no pickle): feature
 statuses, maturity categories and thresholds, and (when the data allow)
 activation, utilization and setup milestones, each with its statistics.
 It round-trips through ``framework.json`` and applies to any dataset with
-:meth:`Framework.score` without refitting.
+:meth:`Framework.score` without refitting. The file's contract is a JSON
+Schema (:mod:`milestone_discovery.schema`, printed by ``milestones schema``).
+
+Versions: 1 had the core sections (``data``, ``model``, ``features``,
+``maturity``, ``activation``, ``utilization``, ``setup``, ``validation``);
+2 adds ``covariates``, ``choices``, ``counts``, ``survival``,
+``heterogeneity``, ``expansion`` and ``sensitivity``. Both load; a section a
+file lacks reads as None, and saving writes the current version.
 
 JSON is written deterministically: fixed key order, floats rounded to 6
 decimals, NaN as null, no timestamps, so the same data and seed give a
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +33,10 @@ from .errors import MilestoneError
 
 __all__ = ["Framework", "SCHEMA_VERSION", "clean_json"]
 
-SCHEMA_VERSION = 1
+#: Version written to ``framework.json`` (see the module docstring for the versions).
+SCHEMA_VERSION = 2
+#: Versions :meth:`Framework.from_dict` reads.
+READABLE_VERSIONS = (1, 2)
 
 
 def clean_json(value: Any) -> Any:
@@ -58,7 +68,7 @@ def clean_json(value: Any) -> Any:
 
 @dataclass
 class Framework:
-    """A saved milestone framework (``framework.json``, schema version 1).
+    """A saved milestone framework (``framework.json``, schema version 2).
 
     Attributes
     ----------
@@ -165,59 +175,60 @@ class Framework:
 
     @classmethod
     def from_dict(cls, data: dict) -> Framework:
+        """A framework from a parsed ``framework.json`` of version 1 or 2.
+
+        Keys a version does not know are ignored; sections a file lacks read as
+        None (``seed`` as 0, ``data`` and ``model`` as empty). The result is of
+        the current version: saving it upgrades the file.
+
+        Raises
+        ------
+        MilestoneError
+            If ``data`` is not an object, its ``schema_version`` is not one this
+            version reads, or a required key is missing.
+        """
         if not isinstance(data, dict):
             raise MilestoneError(f"framework must be a JSON object, got {type(data).__name__}")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
             raise MilestoneError(
-                f"framework schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+                f"framework schema_version {version!r} is not supported (this version reads "
+                f"{' and '.join(map(str, READABLE_VERSIONS))}; a newer milestone_discovery may "
+                "have written it)"
             )
         missing = [
             k for k in ("observation_days", "horizon_days", "features", "maturity") if k not in data
         ]
         if missing:
             raise MilestoneError(f"framework is missing {missing}")
-        known = {
-            "schema_version",
-            "as_of",
-            "observation_days",
-            "horizon_days",
-            "seed",
-            "features",
-            "maturity",
-            "activation",
-            "utilization",
-            "setup",
-            "covariates",
-            "choices",
-            "counts",
-            "survival",
-            "heterogeneity",
-            "expansion",
-            "sensitivity",
-            "data",
-            "model",
-            "validation",
-        }
+        # a version 1 file of the last 1.x writer may hold later sections too: kept
+        known = {f.name for f in fields(cls)}
         return cls(
             **{k: v for k, v in data.items() if k in known and k != "schema_version"}
             | {"seed": data.get("seed", 0)}
         )
 
     @classmethod
-    def from_json(cls, path_or_text: str | Path) -> Framework:
-        """Read a framework from a ``framework.json`` path (or its text)."""
-        text = str(path_or_text)
-        if not text.lstrip().startswith("{"):
-            path = Path(path_or_text)
-            if not path.is_file():
-                raise MilestoneError(f"framework file not found: {path}")
-            text = path.read_text(encoding="utf-8")
+    def from_text(cls, text: str) -> Framework:
+        """Read a framework from the JSON text of a ``framework.json``."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise MilestoneError(f"framework is not valid JSON: {exc}") from None
         return cls.from_dict(data)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Framework:
+        """Read a framework from a ``framework.json`` file (JSON text: :meth:`from_text`)."""
+        if isinstance(path, str) and path.lstrip().startswith("{"):
+            raise MilestoneError(
+                "Framework.from_json takes the path of a framework.json; "
+                "read JSON text with Framework.from_text"
+            )
+        path = Path(path)
+        if not path.is_file():
+            raise MilestoneError(f"framework file not found: {path}")
+        return cls.from_text(path.read_text(encoding="utf-8"))
 
     # -- accessors ---------------------------------------------------------------------
     @property

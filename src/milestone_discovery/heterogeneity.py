@@ -31,6 +31,11 @@ dimension (by default ``plan`` and ``size_band``):
   elsewhere. A level where the effect is significantly reversed is listed
   in ``significant_levels`` but is not one where it works.
 
+The tests are :func:`~milestone_discovery.stats.breslow_day` and
+:func:`~milestone_discovery.stats.adjust_p_values`; the chart is
+:func:`~milestone_discovery.plotting_effects.plot_effect_forest`. All three are
+re-exported here.
+
 >>> from milestone_discovery.heterogeneity import effect_heterogeneity
 >>> pop = study.population                                               # doctest: +SKIP
 >>> result = effect_heterogeneity(                                       # doctest: +SKIP
@@ -51,6 +56,8 @@ import pandas as pd
 from . import stats
 from .errors import InsufficientDataError
 from .framework import clean_json
+from .plotting_effects import plot_effect_forest, ratio_text
+from .stats import adjust_p_values, breslow_day
 
 __all__ = [
     "HeterogeneityResult",
@@ -61,81 +68,6 @@ __all__ = [
 ]
 
 _MULTIPLICITY = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}
-
-
-def adjust_p_values(p_values: np.ndarray, method: str = "holm") -> np.ndarray:
-    """Holm or Benjamini-Hochberg adjusted p-values (as statsmodels' ``multipletests``).
-
-    Parameters
-    ----------
-    p_values : array of float
-        Finite p-values of one family of tests.
-    method : {"holm", "fdr_bh"}
-        Holm's step-down (family-wise error rate) or Benjamini-Hochberg's
-        step-up (false discovery rate).
-
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p-values, capped at 1, in the input order.
-    """
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if method not in _MULTIPLICITY:
-        raise ValueError(f"multiplicity must be one of {sorted(_MULTIPLICITY)}, got {method!r}")
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    ranked = p[order]
-    if method == "holm":
-        adjusted = np.maximum.accumulate((m - np.arange(m)) * ranked)
-    else:
-        adjusted = np.minimum.accumulate((m / np.arange(1, m + 1) * ranked)[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
-
-
-def breslow_day(tables: np.ndarray, tarone: bool = True) -> tuple[float, float]:
-    """Breslow-Day test that the odds ratios of several 2x2 tables are equal.
-
-    Parameters
-    ----------
-    tables : numpy.ndarray, shape (2, 2, K)
-        One 2x2 table per level; tables with an empty cell get 0.5 added to
-        every cell.
-    tarone : bool
-        Apply Tarone's correction (the statistic is then chi-square with
-        ``K - 1`` degrees of freedom also when the pooled estimate is the
-        Mantel-Haenszel one).
-
-    Returns
-    -------
-    statistic, p_value : float
-        NaN for fewer than two tables.
-    """
-    from scipy import stats as st
-    from statsmodels.stats.contingency_tables import StratifiedTable
-
-    tables = np.asarray(tables, dtype=float)
-    k = tables.shape[2]
-    if k < 2:
-        return float("nan"), float("nan")
-    table = StratifiedTable(tables, shift_zeros=True)
-    pooled = float(table.oddsratio_pooled)
-    if np.isfinite(pooled) and abs(pooled - 1.0) > 1e-10:
-        res = table.test_equal_odds(adjust=tarone)
-        return float(res.statistic), float(res.pvalue)
-    # pooled odds ratio of exactly 1: the quadratic for the expected cell degenerates
-    # into a linear one (statsmodels divides by 1 - OR); use its root directly
-    t = table.table
-    apb, apc, n = t[0, 0] + t[0, 1], t[0, 0] + t[1, 0], t.sum(axis=(0, 1))
-    e11 = apb * apc / n
-    v11 = 1 / (1 / e11 + 1 / (apc - e11) + 1 / (apb - e11) + 1 / (t[1, 1] - t[0, 0] + e11))
-    statistic = float(np.sum((t[0, 0] - e11) ** 2 / v11))
-    if tarone:
-        statistic -= float((t[0, 0].sum() - e11.sum()) ** 2 / v11.sum())
-    return statistic, float(st.chi2.sf(statistic, k - 1))
 
 
 @dataclass
@@ -219,7 +151,7 @@ class HeterogeneityResult:
         for feature, o in self.overall.iterrows():
             row = {
                 "feature": feature,
-                f"odds ratio of retention ({self.level} CI)": _or_text(
+                f"odds ratio of retention ({self.level} CI)": ratio_text(
                     o["odds_ratio"], o["odds_ratio_low"], o["odds_ratio_high"]
                 ),
             }
@@ -290,8 +222,8 @@ class HeterogeneityResult:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Tidy tables for a run folder, by name (``RUN/tables/<name>.csv``).
 
-        :func:`plot_effect_forest` redraws the charts from them (also when read
-        back from CSV).
+        :func:`~milestone_discovery.plotting_effects.plot_effect_forest` redraws the
+        charts from them (also when read back from CSV).
         """
         return {
             "heterogeneity": self.to_frame(),
@@ -302,7 +234,7 @@ class HeterogeneityResult:
     def plot_forest(self, feature: str, ax=None):
         """Odds ratio of retention per level with CIs, per segment dimension; the figure.
 
-        Drawn by :func:`plot_effect_forest`.
+        Drawn by :func:`~milestone_discovery.plotting_effects.plot_effect_forest`.
 
         Parameters
         ----------
@@ -334,140 +266,6 @@ class HeterogeneityResult:
             safe_figure_html(lambda f=f: self.plot_forest(f)) for f in list(flagged)[:3]
         )
         return head + plots + self.summary().to_html(index=False, escape=True)
-
-
-def _is_true(values: pd.Series) -> pd.Series:
-    """Booleans, also when read back from a CSV as text."""
-    return values.astype(str).str.lower().isin(["true", "1", "1.0"])
-
-
-def plot_effect_forest(
-    levels: pd.DataFrame,
-    table: pd.DataFrame,
-    overall: pd.DataFrame,
-    feature: str,
-    *,
-    level: str = "95%",
-    ax=None,
-):
-    """Forest plot of one feature: odds ratio of retention overall and per segment level.
-
-    Parameters
-    ----------
-    levels, table : pandas.DataFrame
-        :attr:`HeterogeneityResult.levels` and :meth:`HeterogeneityResult.to_frame`
-        (or their CSVs).
-    overall : pandas.DataFrame
-        :attr:`HeterogeneityResult.overall`, indexed by feature or with a
-        ``feature`` column.
-    feature : str
-        Which feature to draw.
-    level : str
-        Confidence level shown in the label.
-    ax : matplotlib Axes, optional
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-
-    Raises
-    ------
-    milestone_discovery.plotting.NothingToPlot
-        If there is no estimate for ``feature``.
-    """
-    from .plotting import NothingToPlot
-
-    if levels is None or table is None or overall is None:
-        raise NothingToPlot("effect by segment: no table")
-    if "feature" in overall.columns:
-        overall = overall.set_index("feature")
-    overall = overall.rename(index=str)
-    ratio = ["odds_ratio", "odds_ratio_low", "odds_ratio_high"]
-    lv = levels[levels["feature"].astype(str) == str(feature)]
-    lv = lv.assign(**{c: pd.to_numeric(lv[c], errors="coerce") for c in ratio})
-    lv = lv[lv["odds_ratio"].notna()]
-    t = table[table["feature"].astype(str) == str(feature)].set_index("segment")
-    labels, est, lo, hi, colors = [], [], [], [], []
-    if str(feature) in overall.index:
-        o = pd.to_numeric(overall.loc[str(feature), ratio], errors="coerce")
-        labels.append("all accounts (adjusted)")
-        est.append(o["odds_ratio"])
-        lo.append(o["odds_ratio_low"])
-        hi.append(o["odds_ratio_high"])
-        colors.append("black")
-    significant = (
-        _is_true(lv["significant"]) if "significant" in lv else pd.Series(False, index=lv.index)
-    )
-    for seg in dict.fromkeys(lv["segment"]):
-        part = lv[lv["segment"] == seg]
-        p = pd.to_numeric(t.loc[seg, "p_adjusted"]) if seg in t.index else float("nan")
-        flag = seg in t.index and bool(
-            _is_true(pd.Series([t.loc[seg, "segment_specific"]])).iloc[0]
-        )
-        head = f"{seg}: homogeneity p={p:.2g}" if pd.notna(p) else str(seg)
-        labels.append(head + (" (segment-specific)" if flag else ""))
-        est.append(np.nan)
-        lo.append(np.nan)
-        hi.append(np.nan)
-        colors.append("none")
-        for r, sig in zip(part.itertuples(), significant[part.index], strict=True):
-            labels.append(f"   {r.level} (n={int(r.accounts):,})")
-            est.append(r.odds_ratio)
-            lo.append(r.odds_ratio_low)
-            hi.append(r.odds_ratio_high)
-            colors.append("#1b7837" if sig else "#4d4d4d")
-    est, lo, hi = (np.asarray(v, dtype=float) for v in (est, lo, hi))
-    if not np.isfinite(est).any():
-        raise NothingToPlot(f"effect by segment: no estimate for {feature!r}")
-    ax, created = _new_axes(ax, (8, 0.3 * len(labels) + 1.2))
-    y = np.arange(len(labels))[::-1]
-    for i in range(len(labels)):
-        if not np.isfinite(est[i]):
-            continue
-        ax.plot([lo[i], hi[i]], [y[i], y[i]], color=colors[i], lw=1.2)
-        ax.plot(est[i], y[i], "D" if colors[i] == "black" else "o", color=colors[i], ms=5)
-    ax.axvline(1.0, color="0.5", lw=0.8, ls="--")
-    finite = np.isfinite(lo) & np.isfinite(hi)
-    _ratio_axis(
-        ax, lo[finite].min() if finite.any() else 1, hi[finite].max() if finite.any() else 1
-    )
-    ax.set_yticks(y)
-    ax.set_yticklabels(labels, fontsize=7)
-    for tick, color in zip(ax.get_yticklabels(), colors, strict=True):
-        if color == "none":  # a dimension's header line
-            tick.set_fontweight("bold")
-    ax.set_title(str(feature), fontsize=9)
-    ax.set_xlabel(f"odds ratio of retention, adopters vs not ({level} CI)")
-    if created:
-        ax.figure.tight_layout()
-    return ax
-
-
-def _new_axes(ax, figsize: tuple[float, float]):
-    if ax is not None:
-        return ax, False
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=figsize)[1], True
-
-
-def _ratio_axis(ax, low: float, high: float) -> None:
-    """Log-scaled ratio axis with plain tick labels (0.5, 1, 2) spanning ``[low, high]`` and 1."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-    low, high = min(float(low), 1.0) / 1.15, max(float(high), 1.0) * 1.15
-    ax.set_xscale("log")
-    ax.set_xlim(low, high)
-    ticks = [v for v in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50) if low <= v <= high]
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-
-
-def _or_text(value, low, high) -> str:
-    if pd.isna(value):
-        return "not estimable"
-    return f"{value:.2f} ({low:.2f}-{high:.2f})"
 
 
 def _verdict(t: pd.DataFrame) -> str:

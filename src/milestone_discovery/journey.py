@@ -51,6 +51,7 @@ __all__ = [
     "compare_rates",
     "STAGES",
     "journey_metrics",
+    "with_early_activity",
 ]
 
 STAGES = ["setup", "activation", "utilization", "maturity"]
@@ -530,3 +531,40 @@ def _setup_table(flags: pd.DataFrame, activated: np.ndarray, jc) -> tuple[pd.Dat
 
 
 # ----------------------------------------------------------------------------- scoring
+
+
+def with_early_activity(population: Population, dataset: Dataset, config: Config) -> Population:
+    """The population also adjusted for early engagement (``features.adjust_for_early_activity``).
+
+    Parameters
+    ----------
+    population : Population
+    dataset : Dataset
+    config : Config
+
+    Returns
+    -------
+    Population
+
+    Notes
+    -----
+    The covariate is ``log1p`` of the activation metric summed over the
+    activation months (see :func:`~milestone_discovery.journey.journey_metrics`).
+
+    Raises
+    ------
+    InsufficientDataError
+        When the dataset has no ``activity`` table.
+    """
+    if dataset.kind != "tables" or dataset.activity is None:
+        raise InsufficientDataError(
+            "features.adjust_for_early_activity needs an 'activity' table; this dataset has none"
+        )
+    metrics = journey_metrics(dataset, config).reindex(population.flags.index)
+    value = np.log1p(metrics["activation_value"].fillna(0.0).clip(lower=0))
+    months = config.journey.activation_months
+    return population.with_covariate(
+        "early_activity",
+        value,
+        f"early activity ({config.journey.activation_metric}, months 0-{months - 1})",
+    )

@@ -16,6 +16,10 @@ chooses how to show them (the report turns ``support_channels`` into
 Functions called with ``legend_below=True`` put their legend under the figure
 (``fig.legend(loc="outside lower center")``); that needs a figure with
 constrained layout, as the report draws.
+
+The charts of the time-to-churn and effect-by-segment analyses (Kaplan-Meier
+curves, hazard ratios, odds ratios per segment) follow the same rules in
+:mod:`milestone_discovery.plotting_effects`.
 """
 
 from __future__ import annotations

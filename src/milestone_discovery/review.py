@@ -4,8 +4,10 @@
   quarter's): features added, removed or re-categorised, thresholds that
   moved and whether the move is beyond their confidence intervals, each
   milestone's retention lift then and now, its hazard ratio of churn then and
-  now (``survival``), and which effects hold in one segment only
-  (``heterogeneity``); runs without these sections compare as "not run".
+  now (``survival``), which effects hold in one segment only
+  (``heterogeneity``), each feature's stay / grow / both label
+  (``expansion``) and which features depend on the time window
+  (``sensitivity``); runs without these sections compare as "not run".
 * :func:`~milestone_discovery.study.temporal_validation` fits the framework
   on the earlier signup cohorts only (:func:`split_signup_cohorts`) and
   measures each milestone's retention lift on the later cohorts, which the
@@ -55,8 +57,23 @@ class RunComparison:
     hazard_ratios: pd.DataFrame | None = None
     #: Per feature or milestone, where its effect holds alone in A and B (flagged ones only).
     segments: pd.DataFrame | None = None
-    #: Run -> why it has no survival / heterogeneity section (``{"A": "...", "B": "..."}``).
+    #: Per feature labelled in A or B: its stay / grow / both label and expansion status in each.
+    expansion: pd.DataFrame | None = None
+    #: Per feature window-dependent in A or B: the flag and the share of settings selecting it.
+    windows: pd.DataFrame | None = None
+    #: Section -> run -> why it has no such section (``{"survival": {"A": "..."}}``).
     not_run: dict | None = None
+
+    #: The tables of the comparison, by attribute name (``compare_<name>.csv``).
+    TABLES = (
+        "features",
+        "thresholds",
+        "lifts",
+        "hazard_ratios",
+        "segments",
+        "expansion",
+        "windows",
+    )
 
     @property
     def changed_features(self) -> pd.DataFrame:
@@ -83,7 +100,12 @@ class RunComparison:
             )
         if moved.empty:
             lines.append("  thresholds: unchanged")
-        lines += self._hazard_lines() + self._segment_lines()
+        lines += (
+            self._hazard_lines()
+            + self._segment_lines()
+            + self._expansion_lines()
+            + self._window_lines()
+        )
         return "\n".join(lines)
 
     def _why_not(self, section: str) -> str:
@@ -143,6 +165,47 @@ class RunComparison:
             )
         return [f"  segment-specific effects: {'; '.join(parts)}" + (f"; {why}" if why else "")]
 
+    def _expansion_lines(self) -> list[str]:
+        t = self.expansion
+        why = self._why_not("expansion")
+        if t is None or (t.empty and why):
+            return [f"  stay/grow/both labels: {why}"] if why else []
+        measured = t[~t["change"].str.startswith("not measured")]
+        changed = measured[measured["change"] == "changed"]
+        if t.empty:
+            text = "no feature labelled"
+        elif measured.empty:
+            text = "only in " + ("B" if (t["change"] == "not measured in A").all() else "A")
+        elif changed.empty:
+            text = (
+                f"unchanged ({len(measured)} labelled feature{'s' if len(measured) != 1 else ''})"
+            )
+        else:
+            text = "changed: " + ", ".join(
+                f"{r.feature} ({_label_text(r.label_a)} -> {_label_text(r.label_b)})"
+                for r in changed.itertuples()
+            )
+        return [f"  stay/grow/both labels: {text}" + (f"; {why}" if why else "")]
+
+    def _window_lines(self) -> list[str]:
+        t = self.windows
+        why = self._why_not("sensitivity")
+        if t is None or (t.empty and why):
+            return [f"  window-dependent features: {why}"] if why else []
+        parts = []
+        for change in ("newly window-dependent", "no longer window-dependent", "unchanged"):
+            names = t.loc[t["change"] == change, "feature"].tolist()
+            if names:
+                word = "still window-dependent" if change == "unchanged" else change
+                parts.append(f"{word}: {', '.join(names)}")
+        for run in ("A", "B"):
+            other = "B" if run == "A" else "A"
+            names = t.loc[t["change"] == f"not checked in {run}", "feature"].tolist()
+            if names:
+                parts.append(f"only checked in {other}: {', '.join(names)}")
+        text = "; ".join(parts) or "none in A or B"
+        return [f"  window-dependent features: {text}" + (f"; {why}" if why else "")]
+
     def _repr_html_(self) -> str:
         summary = "<br>".join(html.escape(line) for line in self.summary().splitlines())
         return (
@@ -152,10 +215,15 @@ class RunComparison:
             + self.changed_features.to_html(index=False, escape=True)
             + "".join(
                 t.round(3).to_html(index=False, escape=True)
-                for t in (self.hazard_ratios, self.segments)
+                for t in (self.hazard_ratios, self.segments, self.expansion, self.windows)
                 if t is not None and len(t)
             )
         )
+
+
+def _label_text(value) -> str:
+    """A stay / grow / both label as shown in the summary (``"none"`` when missing)."""
+    return str(value) if isinstance(value, str) and value else "none"
 
 
 def _load_framework(run: str | Path) -> Framework:
@@ -250,6 +318,117 @@ def _segment_flags(fw: Framework) -> dict[str, str] | None:
     return flags or None
 
 
+def _expansion_labels(fw: Framework) -> dict[str, dict] | None:
+    """Feature -> ``{"label": ..., "status": ...}`` (expansion stage); None when it did not run.
+
+    From ``expansion.features``, else from ``features[].milestone_for`` and
+    ``expansion_status``.
+    """
+    exp = getattr(fw, "expansion", None)
+    exp = exp if isinstance(exp, dict) else {}
+    if isinstance(exp.get("features"), list):
+        return {
+            str(e["feature"]): {"label": e.get("label") or None, "status": e.get("expansion")}
+            for e in exp["features"]
+            if isinstance(e, dict) and e.get("feature") is not None
+        }
+    entries = [f for f in fw.features if isinstance(f, dict) and "feature" in f]
+    if not any("milestone_for" in f for f in entries):
+        return None
+    return {
+        str(f["feature"]): {
+            "label": f.get("milestone_for") or None,
+            "status": f.get("expansion_status"),
+        }
+        for f in entries
+    }
+
+
+def _window_flags(fw: Framework) -> dict[str, dict] | None:
+    """Feature -> ``{"dependent": bool, "share": float}`` (window sensitivity); None when not run.
+
+    Features the sensitivity section does not list were never selected: not
+    dependent, share 0.
+    """
+    sens = getattr(fw, "sensitivity", None)
+    sens = sens if isinstance(sens, dict) else {}
+    if not isinstance(sens.get("settings"), list):
+        return None
+    out = {
+        str(f["feature"]): {
+            "dependent": bool(f.get("window_dependent")),
+            "share": f.get("share"),
+        }
+        for f in sens.get("features") or []
+        if isinstance(f, dict) and f.get("feature") is not None
+    }
+    for name in sens.get("window_dependent") or []:
+        out.setdefault(str(name), {"dependent": True, "share": None})["dependent"] = True
+    return out
+
+
+def _compare_expansion(a: Framework, b: Framework) -> pd.DataFrame:
+    ea, eb = _expansion_labels(a), _expansion_labels(b)
+    columns = ["feature", "label_a", "label_b", "status_a", "status_b", "change"]
+    names = {n for e in (ea, eb) if e for n, v in e.items() if v["label"]}
+    rows = []
+    for name in sorted(names):
+        va = None if ea is None else ea.get(name, {"label": None, "status": "absent"})
+        vb = None if eb is None else eb.get(name, {"label": None, "status": "absent"})
+        if va is None or vb is None:
+            change = "not measured in " + ("A" if va is None else "B")
+        else:
+            change = "unchanged" if va["label"] == vb["label"] else "changed"
+        rows.append(
+            {
+                "feature": name,
+                "label_a": None if va is None else va["label"],
+                "label_b": None if vb is None else vb["label"],
+                "status_a": None if va is None else va["status"],
+                "status_b": None if vb is None else vb["status"],
+                "change": change,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _compare_windows(a: Framework, b: Framework) -> pd.DataFrame:
+    wa, wb = _window_flags(a), _window_flags(b)
+    columns = [
+        "feature",
+        "window_dependent_a",
+        "window_dependent_b",
+        "share_a",
+        "share_b",
+        "change",
+    ]
+    names = {n for w in (wa, wb) if w for n, v in w.items() if v["dependent"]}
+    rows = []
+    never = {"dependent": False, "share": 0.0}
+    for name in sorted(names):
+        va = None if wa is None else wa.get(name, never)
+        vb = None if wb is None else wb.get(name, never)
+        if va is None or vb is None:
+            change = "not checked in " + ("A" if va is None else "B")
+        elif va["dependent"] and vb["dependent"]:
+            change = "unchanged"
+        elif vb["dependent"]:
+            change = "newly window-dependent"
+        else:
+            change = "no longer window-dependent"
+        rows.append(
+            {
+                "feature": name,
+                "window_dependent_a": None if va is None else va["dependent"],
+                "window_dependent_b": None if vb is None else vb["dependent"],
+                "share_a": None if va is None else va["share"],
+                "share_b": None if vb is None else vb["share"],
+                "change": change,
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _not_run(fw: Framework, section: str) -> str | None:
     value = getattr(fw, section, None)
     if not isinstance(value, dict) or not value:
@@ -325,9 +504,14 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
         it moved beyond them), ``lifts`` (each milestone's retention lift
         with CI, then and now), ``hazard_ratios`` (each milestone's hazard
         ratio of churn with CI in A and B and whether it moved beyond them)
-        and ``segments`` (each feature or milestone whose effect holds in one
-        segment only in A or B, where, and the change). A run without a
-        survival or heterogeneity section (older, wide-table or skipped)
+        ``segments`` (each feature or milestone whose effect holds in one
+        segment only in A or B, where, and the change), ``expansion`` (each
+        feature labelled ``stay``, ``grow`` or ``both`` in A or B: its label
+        and expansion status in each, and the change) and ``windows`` (each
+        feature whose selection depends on the time window in A or B: the
+        flag and the share of window settings selecting it in each, and the
+        change). A run without a survival, heterogeneity, expansion or
+        sensitivity section (older, wide-table, skipped or not opted in)
         leaves its columns empty and is named in the summary.
     """
     a, b = _load_framework(run_a), _load_framework(run_b)
@@ -409,7 +593,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
         )
     lifts = pd.DataFrame(lrows, columns=["milestone", "lift_a", "lift_ci_a", "lift_b", "lift_ci_b"])
     not_run = {}
-    for section in ("survival", "heterogeneity"):
+    for section in ("survival", "heterogeneity", "expansion", "sensitivity"):
         why = {run: _not_run(fw, section) for run, fw in (("A", a), ("B", b))}
         not_run[section] = {run: w for run, w in why.items() if w}
     return RunComparison(
@@ -420,6 +604,8 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
         lifts,
         hazard_ratios=_compare_hazards(a, b),
         segments=_compare_segments(a, b),
+        expansion=_compare_expansion(a, b),
+        windows=_compare_windows(a, b),
         not_run=not_run,
     )
 

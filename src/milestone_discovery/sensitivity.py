@@ -41,6 +41,7 @@ from .data import Dataset
 from .errors import InsufficientDataError
 from .features import FeatureResult, discover_features
 from .framework import clean_json
+from .journey import with_early_activity
 from .population import build_population
 
 __all__ = ["SensitivityResult", "setting_label", "window_sensitivity"]
@@ -71,7 +72,9 @@ class SensitivityResult:
         ``settings_run``, ``share``, ``share_window_<d>`` and
         ``share_horizon_<d>`` per window and horizon, ``selected_at`` (the
         settings, ``"; "``-joined), ``window_dependent`` (selected somewhere
-        but in fewer than ``stable_share`` of the settings) and ``verdict``.
+        but in fewer than ``stable_share`` of the settings),
+        ``missed_by_rerun`` (selected by the study but not by the re-run of
+        its setting: see ``lost_to_repeats``) and ``verdict``.
     main : str
         The study's own setting.
     n_repeats : int
@@ -137,9 +140,7 @@ class SensitivityResult:
                 "features": [
                     {
                         "feature": r.feature,
-                        "selected_main": None
-                        if r.selected_main is None
-                        else bool(r.selected_main),
+                        "selected_main": None if r.selected_main is None else bool(r.selected_main),
                         "share": r.share,
                         "selected_in": int(r.selected_in),
                         "settings_run": int(r.settings_run),
@@ -151,6 +152,7 @@ class SensitivityResult:
                         },
                         "selected_at": [s for s in r.selected_at.split("; ") if s],
                         "window_dependent": bool(r.window_dependent),
+                        "missed_by_rerun": bool(r.missed_by_rerun),
                         "verdict": r.verdict,
                     }
                     for r in listed.itertuples()
@@ -166,7 +168,7 @@ class SensitivityResult:
         }
 
     def plot_selection(self, ax=None):
-        """Which feature is selected in which setting (features selected at least once); the figure."""
+        """Which feature is selected in which setting (those selected at least once); the figure."""
         import matplotlib.pyplot as plt
 
         rows = self.features[self.features["selected_in"] > 0].sort_values(
@@ -206,7 +208,8 @@ def _missing(value) -> bool:
 
 
 def _setting_row(row: dict) -> dict:
-    out = {k: (None if _missing(v) else v) for k, v in row.items()}
+    # no wall-clock seconds: framework.json is byte-identical for the same data and seed
+    out = {k: (None if _missing(v) else v) for k, v in row.items() if k != "seconds"}
     for key in ("eligible", "selected"):  # counts (NaN while unknown)
         if out.get(key) is not None:
             out[key] = int(out[key])
@@ -234,7 +237,7 @@ def window_sensitivity(
     stable_share: float | None = None,
     progress: bool = False,
 ) -> SensitivityResult:
-    """Re-run the feature stage at other windows and horizons; share of settings selecting each feature.
+    """Re-run the feature stage at other windows and horizons; the share selecting each feature.
 
     Parameters
     ----------
@@ -272,7 +275,6 @@ def window_sensitivity(
     stable_share = sc.stable_share if stable_share is None else stable_share
     if dataset.kind != "tables":
         raise InsufficientDataError("a wide table has no dates: its windows cannot be moved")
-    from .study import with_early_activity  # the study module imports this one
 
     started = time.perf_counter()
     main_key = (config.study.observation_days, config.study.horizon_days)
@@ -351,6 +353,8 @@ def window_sensitivity(
         "; ".join(s for s in selection.columns if selection.loc[f, s]) for f in selection.index
     ]
     table["window_dependent"] = (table["selected_in"] > 0) & (table["share"] < stable_share)
+    # selected by the study, not by the re-run of its own setting: fewer repeats, not the window
+    table["missed_by_rerun"] = table.index.isin(lost or [])
     table["verdict"] = [
         _verdict(r, stable_share, windows, horizons) for r in table.reset_index().itertuples()
     ]
@@ -382,6 +386,13 @@ def _verdict(r, stable_share: float, windows: list[int], horizons: list[int]) ->
             best = [str(v) for v, s in shares.items() if s == max(shares.values())]
             parts.append(f"mostly with a {'/'.join(best)}-day {unit}")
     where = f" ({'; '.join(parts)})" if parts else ""
+    caveat = (
+        "; the re-run of the study's own setting misses it too, so the fewer repeats of the "
+        "re-runs may explain it"
+        if r.missed_by_rerun
+        else ""
+    )
     return (
-        f"depends on the window: selected in {r.selected_in} of {r.settings_run} settings{where}"
+        f"depends on the window: selected in {r.selected_in} of {r.settings_run} settings"
+        f"{where}{caveat}"
     )

@@ -5,7 +5,9 @@ column, so that 60+ features are handled in one pass. The formulas are the
 textbook ones (Wilson interval, Katz log interval for a risk ratio, Woolf
 interval for an odds ratio, Mantel-Haenszel odds ratio with the
 Robins-Breslow-Greenland variance); the tests check them against
-statsmodels.
+statsmodels. Two tests work on summaries instead: :func:`adjust_p_values`
+(Holm or Benjamini-Hochberg across a family of p-values) and
+:func:`breslow_day` (are the odds ratios of several 2x2 tables equal?).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ __all__ = [
     "mantel_haenszel",
     "bootstrap_indices",
     "logistic_fit",
+    "adjust_p_values",
+    "breslow_day",
 ]
 
 
@@ -218,3 +222,84 @@ def logistic_fit(X, successes, trials=None, iters: int = 50, return_cov: bool = 
         return ll, beta
     info = X.T @ (X * (tot * p * (1 - p))[:, None]) + ridge
     return ll, beta, np.linalg.pinv(info)
+
+
+# ----------------------------------------------------------------------------- tests on summaries
+#: Multiplicity adjustments of :func:`adjust_p_values`.
+_MULTIPLICITY_METHODS = ("holm", "fdr_bh")
+
+
+def adjust_p_values(p_values: np.ndarray, method: str = "holm") -> np.ndarray:
+    """Holm or Benjamini-Hochberg adjusted p-values (as statsmodels' ``multipletests``).
+
+    Parameters
+    ----------
+    p_values : array of float
+        Finite p-values of one family of tests.
+    method : {"holm", "fdr_bh"}
+        Holm's step-down (family-wise error rate) or Benjamini-Hochberg's
+        step-up (false discovery rate).
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, capped at 1, in the input order.
+    """
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if method not in _MULTIPLICITY_METHODS:
+        raise ValueError(
+            f"multiplicity must be one of {sorted(_MULTIPLICITY_METHODS)}, got {method!r}"
+        )
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if method == "holm":
+        adjusted = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    else:
+        adjusted = np.minimum.accumulate((m / np.arange(1, m + 1) * ranked)[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def breslow_day(tables: np.ndarray, tarone: bool = True) -> tuple[float, float]:
+    """Breslow-Day test that the odds ratios of several 2x2 tables are equal.
+
+    Parameters
+    ----------
+    tables : numpy.ndarray, shape (2, 2, K)
+        One 2x2 table per level; tables with an empty cell get 0.5 added to
+        every cell.
+    tarone : bool
+        Apply Tarone's correction (the statistic is then chi-square with
+        ``K - 1`` degrees of freedom also when the pooled estimate is the
+        Mantel-Haenszel one).
+
+    Returns
+    -------
+    statistic, p_value : float
+        NaN for fewer than two tables.
+    """
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    tables = np.asarray(tables, dtype=float)
+    k = tables.shape[2]
+    if k < 2:
+        return float("nan"), float("nan")
+    table = StratifiedTable(tables, shift_zeros=True)
+    pooled = float(table.oddsratio_pooled)
+    if np.isfinite(pooled) and abs(pooled - 1.0) > 1e-10:
+        res = table.test_equal_odds(adjust=tarone)
+        return float(res.statistic), float(res.pvalue)
+    # pooled odds ratio of exactly 1: the quadratic for the expected cell degenerates
+    # into a linear one (statsmodels divides by 1 - OR); use its root directly
+    t = table.table
+    apb, apc, n = t[0, 0] + t[0, 1], t[0, 0] + t[1, 0], t.sum(axis=(0, 1))
+    e11 = apb * apc / n
+    v11 = 1 / (1 / e11 + 1 / (apc - e11) + 1 / (apb - e11) + 1 / (t[1, 1] - t[0, 0] + e11))
+    statistic = float(np.sum((t[0, 0] - e11) ** 2 / v11))
+    if tarone:
+        statistic -= float((t[0, 0].sum() - e11.sum()) ** 2 / v11.sum())
+    return statistic, float(_st.chi2.sf(statistic, k - 1))

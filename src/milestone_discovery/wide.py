@@ -29,16 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DEFAULT_CHURNED_VALUES, Config
-from .data import (
-    FALSE_VALUES,
-    TRUE_VALUES,
-    Dataset,
-    offending_rows,
-    read_table,
-    size_band_lower_bounds,
-)
+from .config import Config
+from .config_input import DEFAULT_CHURNED_VALUES
+from .dataset import Dataset
 from .errors import DataValidationError, Problem
+from .readers import FALSE_VALUES, TRUE_VALUES, offending_rows, read_table
+from .validation import size_band_lower_bounds
 
 __all__ = ["WideInfo", "load_wide", "outcome_exclusion_reason"]
 

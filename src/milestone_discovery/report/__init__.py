@@ -12,6 +12,9 @@
   Kaplan–Meier curves), whether each effect holds in every plan and size
   band, each account factor's own effect (plan, size, contract, a wide
   table's choices) and a wide table's count thresholds, when the run has them;
+* stay, grow or both (expansion as a second outcome, each feature labelled)
+  and whether the selected features depend on the time window (the opt-in
+  window sensitivity), when the run has them;
 * the temporal check ("does the framework hold on later cohorts?") when the
   run has one.
 
@@ -31,7 +34,8 @@ Modules, one job each:
 * :mod:`~milestone_discovery.report.prose`: rules, headline and method in words;
 * :mod:`~milestone_discovery.report.sections`,
   :mod:`~milestone_discovery.report.analyses` (time to churn, effects by
-  segment, account factors, count columns) and
+  segment, account factors, count columns),
+  :mod:`~milestone_discovery.report.outcomes` (stay, grow or both; time windows) and
   :mod:`~milestone_discovery.report.views`: the view-model of the page;
 * :mod:`~milestone_discovery.report.render`: the HTML file.
 

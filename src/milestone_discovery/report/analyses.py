@@ -11,9 +11,9 @@
 Each builder returns display strings and chart ``data:`` URIs, or None when
 the run has no such section; a section the run skipped gives its reason.
 Charts are drawn by the analyses' own functions
-(:func:`milestone_discovery.survival.plot_hazard_ratios`,
-:func:`~milestone_discovery.survival.plot_survival_curves`,
-:func:`milestone_discovery.heterogeneity.plot_effect_forest`,
+(:func:`milestone_discovery.plotting_effects.plot_hazard_ratios`,
+:func:`~milestone_discovery.plotting_effects.plot_survival_curves`,
+:func:`~milestone_discovery.plotting_effects.plot_effect_forest`,
 :func:`milestone_discovery.plotting.plot_threshold_scan`) from the run's tidy
 tables (``tables/survival*.csv``, ``tables/heterogeneity*.csv``,
 ``tables/count_scan__<column>.csv``); the hazard ratios and the forest plots
@@ -570,7 +570,7 @@ def _count_scan(run: RunData, column: str) -> pd.DataFrame | None:
 
 def counts_section(run: RunData) -> list[dict]:
     """Per count column of a wide table: threshold, held-out lift, shape and status, or why none."""
-    from .sections import status_class
+    from .badges import status_class
 
     out = []
     for c in run.counts:

@@ -36,6 +36,7 @@ __all__ = [
     "overview_chart",
     "prevalence_chart",
     "scan_chart",
+    "selection_chart",
     "setup_chart",
     "survival_chart",
     "temporal_chart",
@@ -254,7 +255,7 @@ def temporal_chart(rows: list[dict]) -> str | None:
 # ----------------------------------------------------------------------------- time to churn, segments
 def hazard_chart(table: pd.DataFrame | None, level: str = "95%") -> str | None:
     """Hazard ratio of churn per milestone (``tables/survival.csv``, names already readable)."""
-    from ..survival import plot_hazard_ratios
+    from ..plotting_effects import plot_hazard_ratios
 
     n = _rows(table, "hazard_ratio")
     return _render(
@@ -266,7 +267,7 @@ def survival_chart(
     curves: pd.DataFrame | None, milestone: str, table: pd.DataFrame | None, level: str = "95%"
 ) -> str | None:
     """Kaplan-Meier curves, reached vs not, of one milestone (``tables/survival_curves.csv``)."""
-    from ..survival import plot_survival_curves
+    from ..plotting_effects import plot_survival_curves
 
     def draw(ax):
         plot_survival_curves(curves, milestone, table, level=level, ax=ax, legend_below=True)
@@ -287,7 +288,7 @@ def forest_chart(
     level: str = "95%",
 ) -> str | None:
     """One feature's odds ratio overall and per plan and size band (``tables/heterogeneity*.csv``)."""
-    from ..heterogeneity import plot_effect_forest
+    from ..plotting_effects import plot_effect_forest
 
     rows = 0
     if levels is not None and {"feature", "segment"} <= set(levels.columns):
@@ -297,4 +298,34 @@ def forest_chart(
         lambda ax: plot_effect_forest(levels, table, overall, feature, level=level, ax=ax),
         _FULL * 0.8,
         0.24 * rows + 1.3,
+    )
+
+
+# ----------------------------------------------------------------------------- time windows
+def selection_chart(selection: pd.DataFrame | None, features: pd.DataFrame | None) -> str | None:
+    """Features x window settings, dark where selected (names already readable).
+
+    Drawn by :meth:`milestone_discovery.sensitivity.SensitivityResult.plot_selection`
+    from ``selection`` (features x settings run, True where selected) and
+    ``features`` (``feature``, ``share``, ``selected_in``), as stored in the run folder.
+    """
+    from ..sensitivity import SensitivityResult
+
+    if selection is None or features is None or not len(features) or not selection.shape[1]:
+        return None
+    result = SensitivityResult(
+        settings=pd.DataFrame(),
+        selection=selection,
+        features=features,
+        main="",
+        n_repeats=0,
+        stable_share=0.5,
+    )
+    n = int((pd.to_numeric(features["selected_in"], errors="coerce") > 0).sum())
+    if not n:
+        return None
+    return _render(
+        lambda ax: result.plot_selection(ax=ax),
+        min(_FULL, 0.9 * selection.shape[1] + 4.0),
+        0.25 * n + 1.6,
     )

@@ -123,6 +123,16 @@ class RunData:
         return _plain(self.framework.heterogeneity)
 
     @property
+    def expansion(self) -> dict:
+        """Expansion as a second outcome (``{"skipped": why}`` when not run; empty when absent)."""
+        return _plain(getattr(self.framework, "expansion", None))
+
+    @property
+    def sensitivity(self) -> dict:
+        """The feature stage at other windows (``{"skipped": why}`` when not run; empty when absent)."""
+        return _plain(getattr(self.framework, "sensitivity", None))
+
+    @property
     def covariates(self) -> dict:
         """The account factors (``factors``) with their own effects; empty when absent."""
         return _plain(self.framework.covariates)

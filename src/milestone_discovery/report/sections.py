@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..plotting import SETUP_STATUS_WORDS, status_rank, status_word
 from . import charts
+from .badges import status_class
 from .format import (
     MISSING,
     fmt_ci,
@@ -68,16 +69,6 @@ _EXCLUSION_WORDS = {
     ),
     "too_young_for_early_churn": "signed up too recently to know whether they churned early",
 }
-
-
-def status_class(status: str) -> str:
-    """CSS class of a status badge, from a fixed list (never the raw data string)."""
-    from ..features import DROP_REASONS
-
-    if status == "selected":
-        return "sel"
-    reason = status.replace("dropped_", "")
-    return f"drop-{reason}" if reason in DROP_REASONS else "drop"
 
 
 def _status_order(statuses) -> list[str]:
@@ -341,9 +332,19 @@ def maturity_section(run: RunData, milestones: dict[str, dict]) -> dict:
 
 
 # ----------------------------------------------------------------------------- features
-def features_section(run: RunData, segment_only: dict[str, str] | None = None) -> dict | None:
-    """The features table; ``segment_only`` maps a feature to where alone its effect holds."""
+def features_section(
+    run: RunData,
+    segment_only: dict[str, str] | None = None,
+    milestone_for: dict[str, str] | None = None,
+) -> dict | None:
+    """The features table.
+
+    ``segment_only`` maps a feature to where alone its effect holds;
+    ``milestone_for`` (None: the expansion stage did not run) a feature to
+    ``"stay"``, ``"grow"`` or ``"both"``.
+    """
     from ..features import DROP_REASONS
+    from .outcomes import label_badge
 
     segment_only = segment_only or {}
 
@@ -379,6 +380,7 @@ def features_section(run: RunData, segment_only: dict[str, str] | None = None) -
             "importance": relative(r.get("perm_importance")),
             "reason": str(r.get("reason") or ""),
             "segment_only": segment_only.get(str(r["feature"]), ""),
+            "milestone_for": label_badge((milestone_for or {}).get(str(r["feature"]))),
         }
         for r in ordered.to_dict("records")
     ]
@@ -405,6 +407,7 @@ def features_section(run: RunData, segment_only: dict[str, str] | None = None) -
         "odds_ratio_name": "Adjusted odds ratio" if adjusted else "Odds ratio",
         "dropped_because": f"explained by {adjusted}, " if adjusted else "",
         "n_segment_only": sum(bool(r["segment_only"]) for r in rows),
+        "outcomes": milestone_for is not None,
         "n": len(f),
         "n_selected": int((f["status"] == "selected").sum()),
         "chart_importance": charts.importance_chart(f),

@@ -27,6 +27,7 @@ from .analyses import (
 )
 from .format import fmt_int, fmt_pct, label, num
 from .load import COMPARISON_FIELDS, RunData, retention_comparison, scan_comparison
+from .outcomes import expansion_headline, expansion_section, milestone_for, sensitivity_section
 from .prose import (
     STAGE_TITLES,
     activation_rule,
@@ -205,6 +206,13 @@ def context(run: RunData) -> dict:
     temporal, temporal_skipped = temporal_section(run)
     survival, survival_skipped = survival_section(run)
     segments, segments_skipped = heterogeneity_section(run)
+    expansion, expansion_skipped = expansion_section(run)
+    windows, windows_note = sensitivity_section(run)
+    lines = headline(run, milestones)
+    grows = expansion_headline(expansion)
+    if grows:  # before the overall retention
+        at = len(lines) - 1 if lines and lines[-1].startswith("Overall,") else len(lines)
+        lines.insert(at, grows)
     excluded = left_out(run)
     if temporal_skipped:
         excluded["notes"].append(f"The check on later cohorts was not run: {temporal_skipped}.")
@@ -229,7 +237,7 @@ def context(run: RunData) -> dict:
         "retention": fmt_pct(run.retention),
         "at_horizon": run.at_horizon,
         "wide": run.wide,
-        "headline": headline(run, milestones),
+        "headline": lines,
         "cards": stage_cards(run, milestones),
         "milestones": rows,
         "same_outcome": rows[0]["outcome"]
@@ -241,12 +249,16 @@ def context(run: RunData) -> dict:
         "activation": activation_section(run),
         "utilization": utilization_section(run, milestones),
         "maturity": maturity_section(run, milestones),
-        "features": features_section(run, segment_only(run)),
+        "features": features_section(run, segment_only(run), milestone_for(run)),
         "counts": counts_section(run),
         "survival": survival,
         "survival_skipped": survival_skipped,
         "segments": segments,
         "segments_skipped": segments_skipped,
+        "expansion": expansion,
+        "expansion_skipped": expansion_skipped,
+        "windows": windows,
+        "windows_note": windows_note,
         "factors": factors_section(run),
         "skipped": run.skipped,
         "model_rows": model_rows,

@@ -315,9 +315,7 @@ def make_synthetic(
         + rl["ubiquitous_skipped_each"] * (~win[:, ubiq]).sum(1)
         + rl["negative_feature_each"] * win[:, role == "negative"].sum(1)
     )
-    logit_r = logit_r + _extra_retention_terms(
-        rl, win, fp, n_drv, act_metric, util_metric, g, plan
-    )
+    logit_r = logit_r + _extra_retention_terms(rl, win, fp, n_drv, act_metric, util_metric, g, plan)
     retained = rng.random(n) < _expit(logit_r)
 
     # --- churn day (days after signup; customer on days < churn_day) ---------
