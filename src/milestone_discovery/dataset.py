@@ -10,14 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-if TYPE_CHECKING:
-    from .wide import WideInfo
-
-__all__ = ["DATE_COLUMNS", "Dataset"]
+__all__ = ["DATE_COLUMNS", "Dataset", "WideInfo"]
 
 #: Date columns of each table (``events`` holds each account's latest event).
 DATE_COLUMNS = {
@@ -26,6 +22,73 @@ DATE_COLUMNS = {
     "activity": ("month",),
     "setup_steps": ("completed_at",),
 }
+
+
+@dataclass
+class WideInfo:
+    """What a wide table holds besides yes/no flags.
+
+    Attributes
+    ----------
+    choices : dict
+        Expanded column -> the level flags made for it (``"Column=level"``,
+        skip levels excepted). Levels are alternatives: one per account.
+    addons : list of str
+        Level flags that are add-ons (features that count toward maturity).
+    skip_levels : dict
+        Expanded column -> its levels that mean "does not use it" (no flag).
+    factors : pandas.DataFrame
+        Index ``account_id``; one text column per ``covariates`` column and per
+        expanded column: the account's level (``"unknown"`` when blank).
+    roles : dict
+        Factor column -> ``"covariate"`` or ``"choice"``.
+    counts : pandas.DataFrame
+        Index ``account_id``; one float column per ``counts`` column.
+    excluded : pandas.Series
+        Index ``account_id``: the exclusion reason (``"outcome=Joined"``) of
+        rows left out of the study, ``None`` for the others.
+    outcome : str or None
+        The outcome column (``None`` when the table had none: scoring only).
+    columns : dict
+        Role -> the table's column for ``plan``, ``size`` and ``seats`` (when set).
+    """
+
+    choices: dict[str, list[str]] = field(default_factory=dict)
+    addons: list[str] = field(default_factory=list)
+    skip_levels: dict[str, list[str]] = field(default_factory=dict)
+    factors: pd.DataFrame = field(default_factory=pd.DataFrame)
+    roles: dict[str, str] = field(default_factory=dict)
+    counts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    excluded: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    outcome: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def choice_levels(self) -> list[str]:
+        """Level flags that are choices (not add-ons): never milestones."""
+        return [f for levels in self.choices.values() for f in levels if f not in self.addons]
+
+    def column_of(self, feature: str) -> str | None:
+        """The expanded column a level flag belongs to, or ``None``."""
+        for column, levels in self.choices.items():
+            if feature in levels:
+                return column
+        return None
+
+    def subset(self, keep) -> WideInfo:
+        """A copy restricted to the accounts ``keep``."""
+        keep = pd.Index(keep)
+        return WideInfo(
+            choices=dict(self.choices),
+            addons=list(self.addons),
+            skip_levels=dict(self.skip_levels),
+            factors=self.factors.loc[self.factors.index.isin(keep)],
+            roles=dict(self.roles),
+            counts=self.counts.loc[self.counts.index.isin(keep)],
+            excluded=self.excluded.loc[self.excluded.index.isin(keep)],
+            outcome=self.outcome,
+            columns=dict(self.columns),
+        )
 
 
 @dataclass
@@ -66,7 +129,7 @@ class Dataset:
         or ``"latest date of observed behaviour (feature_usage.first_used_at)"``.
     wide : WideInfo or None
         Wide datasets only: choices, add-ons, covariate and count columns and
-        the rows left out by outcome value (see :class:`~milestone_discovery.wide.WideInfo`).
+        the rows left out by outcome value (see :class:`WideInfo`).
     events : dict or None
         When ``feature_usage``, ``activity`` and ``setup_steps`` were derived
         from an ``events`` table: its summary (``rows``, ``columns``,

@@ -23,7 +23,6 @@ says what each column is:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import pandas as pd
 
 from .config import Config
 from .config_input import DEFAULT_CHURNED_VALUES
-from .dataset import Dataset
+from .dataset import Dataset, WideInfo
 from .errors import DataValidationError, Problem
 from .readers import FALSE_VALUES, TRUE_VALUES, offending_rows, read_table
 from .validation import size_band_lower_bounds
@@ -45,73 +44,6 @@ OUTCOME_REASON = "outcome={value}"
 def outcome_exclusion_reason(value: str) -> str:
     """The exclusion reason of rows with outcome ``value`` (e.g. ``"outcome=Joined"``)."""
     return OUTCOME_REASON.format(value=value if value else "(blank)")
-
-
-@dataclass
-class WideInfo:
-    """What a wide table holds besides yes/no flags.
-
-    Attributes
-    ----------
-    choices : dict
-        Expanded column -> the level flags made for it (``"Column=level"``,
-        skip levels excepted). Levels are alternatives: one per account.
-    addons : list of str
-        Level flags that are add-ons (features that count toward maturity).
-    skip_levels : dict
-        Expanded column -> its levels that mean "does not use it" (no flag).
-    factors : pandas.DataFrame
-        Index ``account_id``; one text column per ``covariates`` column and per
-        expanded column: the account's level (``"unknown"`` when blank).
-    roles : dict
-        Factor column -> ``"covariate"`` or ``"choice"``.
-    counts : pandas.DataFrame
-        Index ``account_id``; one float column per ``counts`` column.
-    excluded : pandas.Series
-        Index ``account_id``: the exclusion reason (``"outcome=Joined"``) of
-        rows left out of the study, ``None`` for the others.
-    outcome : str or None
-        The outcome column (``None`` when the table had none: scoring only).
-    columns : dict
-        Role -> the table's column for ``plan``, ``size`` and ``seats`` (when set).
-    """
-
-    choices: dict[str, list[str]] = field(default_factory=dict)
-    addons: list[str] = field(default_factory=list)
-    skip_levels: dict[str, list[str]] = field(default_factory=dict)
-    factors: pd.DataFrame = field(default_factory=pd.DataFrame)
-    roles: dict[str, str] = field(default_factory=dict)
-    counts: pd.DataFrame = field(default_factory=pd.DataFrame)
-    excluded: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
-    outcome: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def choice_levels(self) -> list[str]:
-        """Level flags that are choices (not add-ons): never milestones."""
-        return [f for levels in self.choices.values() for f in levels if f not in self.addons]
-
-    def column_of(self, feature: str) -> str | None:
-        """The expanded column a level flag belongs to, or ``None``."""
-        for column, levels in self.choices.items():
-            if feature in levels:
-                return column
-        return None
-
-    def subset(self, keep) -> WideInfo:
-        """A copy restricted to the accounts ``keep``."""
-        keep = pd.Index(keep)
-        return WideInfo(
-            choices=dict(self.choices),
-            addons=list(self.addons),
-            skip_levels=dict(self.skip_levels),
-            factors=self.factors.loc[self.factors.index.isin(keep)],
-            roles=dict(self.roles),
-            counts=self.counts.loc[self.counts.index.isin(keep)],
-            excluded=self.excluded.loc[self.excluded.index.isin(keep)],
-            outcome=self.outcome,
-            columns=dict(self.columns),
-        )
 
 
 def _normalise(values: pd.Series) -> pd.Series:
