@@ -25,12 +25,38 @@ curves, hazard ratios, odds ratios per segment) follow the same rules in
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .plotting_base import (
+    BLUE,
+    BLUE_LIGHT,
+    GREEN,
+    GREY,
+    GREY_LIGHT,
+    INK,
+    MUTED,
+    ORANGE_LIGHT,
+    RED,
+    NothingToPlot,
+    add_legend,
+    finish_axes,
+    interval_errors,
+    new_axes,
+    numeric_columns,
+    percent_axis,
+    require_columns,
+)
+from .plotting_journey import (
+    SETUP_STATUS_COLORS,
+    SETUP_STATUS_WORDS,
+    plot_outcome_curve,
+    plot_setup_steps,
+    plot_temporal,
+    plot_utilization_by_size,
+)
 from .report.format import fmt_int, fmt_value
 
 __all__ = [
@@ -55,15 +81,6 @@ __all__ = [
     "status_word",
 ]
 
-GREEN = "#1b7837"
-BLUE = "#2166ac"
-BLUE_LIGHT = "#92c5de"
-GREY = "#9aa5b1"
-GREY_LIGHT = "#d9dee4"
-ORANGE_LIGHT = "#fdb863"
-RED = "#b2182b"
-INK = "#323f4b"
-MUTED = "#52606d"
 
 #: Feature statuses in the order of :data:`milestone_discovery.features.STATUSES`.
 STATUS_COLORS = {
@@ -77,23 +94,6 @@ STATUS_COLORS = {
     "dropped_underpowered": "#d1e5f0",
     "dropped_unimportant": "#92c5de",
 }
-#: Setup step statuses (``JourneyResult.setup_steps["status"]``) in words, in legend order.
-SETUP_STATUS_WORDS = {
-    "checklist": "on the checklist",
-    "dropped_routine": "left out: routine",
-    "dropped_niche": "left out: niche",
-    "dropped_no_effect": "left out: no clear effect",
-}
-SETUP_STATUS_COLORS = {
-    "checklist": GREEN,
-    "dropped_routine": GREY,
-    "dropped_niche": GREY_LIGHT,
-    "dropped_no_effect": BLUE_LIGHT,
-}
-
-
-class NothingToPlot(ValueError):
-    """The table lacks the columns or rows a chart needs."""
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -110,71 +110,9 @@ def status_word(status: str) -> str:
     return "dropped: " + status.replace("dropped_", "").replace("_", " ")
 
 
-def percent_axis(axis) -> None:
-    """Tick labels as whole percentages (for values in 0..1)."""
-    from matplotlib.ticker import PercentFormatter
-
-    axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-
-
-def interval_errors(frame: pd.DataFrame, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Values of ``key`` and asymmetric error bars from ``key_low``/``key_high`` (0 where missing)."""
-
-    def column(name: str) -> np.ndarray:
-        if name not in frame:
-            return np.full(len(frame), np.nan)
-        return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
-
-    vals, lo, hi = column(key), column(f"{key}_low"), column(f"{key}_high")
-    err = np.vstack([np.nan_to_num(vals - lo), np.nan_to_num(hi - vals)]).clip(min=0)
-    return vals, err
-
-
-def _require(frame: pd.DataFrame | None, columns: Iterable[str], chart: str) -> pd.DataFrame:
-    if frame is None:
-        raise NothingToPlot(f"{chart}: no table")
-    missing = sorted(set(columns) - set(frame.columns))
-    if missing:
-        raise NothingToPlot(f"{chart}: the table has no column {', '.join(missing)}")
-    return frame
-
-
-def _numeric(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    return frame.assign(
-        **{c: pd.to_numeric(frame[c], errors="coerce") for c in columns if c in frame}
-    )
-
-
 def _is_true(values: pd.Series) -> pd.Series:
     """Booleans, also when read back from a CSV as text."""
     return values.astype(str).str.lower().isin(["true", "1", "1.0"])
-
-
-def _axes(ax, figsize: tuple[float, float]):
-    """``(ax, created)``: the given Axes, or those of a new pyplot figure."""
-    if ax is not None:
-        return ax, False
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=figsize)
-    return ax, True
-
-
-def _done(ax, created: bool):
-    if created:
-        ax.figure.tight_layout()
-    return ax
-
-
-def _legend(ax, below: bool, handles=None, labels=None, ncols: int = 2, **kwargs) -> None:
-    if handles is None:
-        handles, labels = ax.get_legend_handles_labels()
-    elif labels is None:
-        labels = [h.get_label() for h in handles]
-    if below:
-        ax.figure.legend(handles, labels, loc="outside lower center", ncols=ncols, **kwargs)
-    else:
-        ax.legend(handles, labels, **kwargs)
 
 
 # ----------------------------------------------------------------------------- features
@@ -186,8 +124,8 @@ def plot_importance(features: pd.DataFrame, top: int = 30, ax=None):
     """
     from matplotlib.patches import Patch
 
-    _require(features, ["feature", "status", "perm_importance"], "importance")
-    data = _numeric(features, ["perm_importance", "importance_se"]).dropna(
+    require_columns(features, ["feature", "status", "perm_importance"], "importance")
+    data = numeric_columns(features, ["perm_importance", "importance_se"]).dropna(
         subset=["perm_importance"]
     )
     if data.empty:
@@ -198,7 +136,7 @@ def plot_importance(features: pd.DataFrame, top: int = 30, ax=None):
     sd = (
         1.96 * data["importance_se"].fillna(0.0) if "importance_se" in data else np.zeros(len(data))
     )
-    ax, created = _axes(ax, (10.0, 0.23 * len(data) + 1.4))
+    ax, created = new_axes(ax, (10.0, 0.23 * len(data) + 1.4))
     y = np.arange(len(data))
     ax.barh(
         y,
@@ -219,7 +157,7 @@ def plot_importance(features: pd.DataFrame, top: int = 30, ax=None):
         handles=[Patch(color=STATUS_COLORS.get(s, GREY), label=status_word(s)) for s in present],
         loc="lower right",
     )
-    return _done(ax, created)
+    return finish_axes(ax, created)
 
 
 def _spread(xs: np.ndarray, ys: np.ndarray, widths: np.ndarray, gap: float) -> np.ndarray:
@@ -247,14 +185,14 @@ def plot_prevalence_importance(features: pd.DataFrame, low: float, high: float, 
     ``low``, ``high``: the prevalence screens (``FeatureConfig.min_prevalence``,
     ``max_prevalence``).
     """
-    _require(features, ["feature", "status", "prevalence", "perm_importance"], "prevalence")
-    data = _numeric(features, ["prevalence", "perm_importance"])
+    require_columns(features, ["feature", "status", "prevalence", "perm_importance"], "prevalence")
+    data = numeric_columns(features, ["prevalence", "perm_importance"])
     data = data.assign(perm_importance=data["perm_importance"].fillna(0.0)).dropna(
         subset=["prevalence"]
     )
     if data.empty:
         raise NothingToPlot("prevalence: no feature has a prevalence")
-    ax, created = _axes(ax, (10.0, 4.5))
+    ax, created = new_axes(ax, (10.0, 4.5))
     ax.axvspan(0, low, color=GREY_LIGHT, alpha=0.6, lw=0, zorder=0)
     ax.axvspan(high, 1, color=GREY_LIGHT, alpha=0.6, lw=0, zorder=0)
     top = float(data["perm_importance"].max()) or 1.0
@@ -302,7 +240,7 @@ def plot_prevalence_importance(features: pd.DataFrame, low: float, high: float, 
     ax.set_ylabel("importance for retention")
     ax.set_title("How common each feature is vs how much it matters")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    return _done(ax, created)
+    return finish_axes(ax, created)
 
 
 # ----------------------------------------------------------------------------- maturity
@@ -314,12 +252,12 @@ def plot_retention_by_count(by_count: pd.DataFrame, min_categories: Any = None, 
     ``maturity_by_count.csv``).
     """
     needed = ["mature_categories", "accounts", "retention", "retention_low", "retention_high"]
-    t = _numeric(_require(by_count, needed, "retention by count"), needed)
+    t = numeric_columns(require_columns(by_count, needed, "retention by count"), needed)
     t = t.dropna(subset=["retention"])
     if t.empty:
         raise NothingToPlot("retention by count: no retention")
     m = None if min_categories is None or pd.isna(min_categories) else float(min_categories)
-    ax, created = _axes(ax, (6.0, 3.5))
+    ax, created = new_axes(ax, (6.0, 3.5))
     k = t["mature_categories"].astype(int).to_numpy()
     colors = [GREEN if m is not None and v >= m else BLUE_LIGHT for v in k]
     err = np.vstack(
@@ -343,7 +281,7 @@ def plot_retention_by_count(by_count: pd.DataFrame, min_categories: Any = None, 
     ax.set_xlabel("number of categories the account is mature in")
     ax.set_ylabel("retention (95% CI)")
     ax.set_title("Retention by number of mature categories")
-    return _done(ax, created)
+    return finish_axes(ax, created)
 
 
 def plot_categories(categories: pd.DataFrame, ax=None, legend_below: bool = False):
@@ -352,13 +290,13 @@ def plot_categories(categories: pd.DataFrame, ax=None, legend_below: bool = Fals
     ``categories``: ``category``, ``share_basic``, ``share_mature``
     (``MaturityResult.to_frame()`` or ``maturity_categories.csv``).
     """
-    t = _numeric(
-        _require(categories, ["category", "share_basic", "share_mature"], "categories"),
+    t = numeric_columns(
+        require_columns(categories, ["category", "share_basic", "share_mature"], "categories"),
         ["share_basic", "share_mature"],
     )
     if t.empty:
         raise NothingToPlot("categories: no category")
-    ax, created = _axes(ax, (6.0, 0.4 * len(t) + 1.6))
+    ax, created = new_axes(ax, (6.0, 0.4 * len(t) + 1.6))
     y = np.arange(len(t))[::-1]
     ax.barh(
         y,
@@ -373,8 +311,8 @@ def plot_categories(categories: pd.DataFrame, ax=None, legend_below: bool = Fals
     percent_axis(ax.xaxis)
     ax.set_xlabel("share of accounts")
     ax.set_title("Adoption of each category")
-    _legend(ax, legend_below, ncols=2, **({} if legend_below else {"fontsize": 7}))
-    return _done(ax, created)
+    add_legend(ax, legend_below, ncols=2, **({} if legend_below else {"fontsize": 7}))
+    return finish_axes(ax, created)
 
 
 # ----------------------------------------------------------------------------- thresholds
@@ -394,13 +332,13 @@ def plot_threshold_scan(
     ``ThresholdScan.to_frame()`` or a ``*_scan.csv`` table. ``threshold`` is
     the chosen one (a red line), ``ci`` its bootstrap interval (shaded).
     """
-    _require(scan, ["threshold", "phi"], "threshold scan")
-    t = _numeric(scan, ["threshold", "phi"]).dropna(subset=["threshold", "phi"])
+    require_columns(scan, ["threshold", "phi"], "threshold scan")
+    t = numeric_columns(scan, ["threshold", "phi"]).dropna(subset=["threshold", "phi"])
     t = t.sort_values("threshold")
     if t.empty:
         raise NothingToPlot("threshold scan: no candidate")
     ok = t[_is_true(t["eligible"])] if "eligible" in t else t
-    ax, created = _axes(ax, (7.0, 3.6))
+    ax, created = new_axes(ax, (7.0, 3.6))
     span = ok if len(ok) > 1 else t
     lo_x, hi_x = float(span["threshold"].min()), float(span["threshold"].max())
     if lo_x > 0 and hi_x / lo_x > 20:  # heavy-tailed counts: a log axis keeps them readable
@@ -461,140 +399,8 @@ def plot_threshold_scan(
         ax.set_xlim(lo_x - max(abs(lo_x) * 0.1, 0.5), hi_x + max(abs(hi_x) * 0.1, 0.5))
     ax.set_title("Where the threshold comes from")
     # on the top Axes (the twin when there is one), so that no line crosses it
-    _legend(top_ax, legend_below, handles, labels, fontsize=7)
-    return _done(ax, created)
-
-
-# ----------------------------------------------------------------------------- journey
-def plot_outcome_curve(
-    curve: pd.DataFrame,
-    threshold: float | None = None,
-    shape: str | None = None,
-    xlabel: str = "metric",
-    ylabel: str = "outcome rate",
-    ax=None,
-    legend_below: bool = False,
-):
-    """Outcome rate by metric bin with its CIs, and the chosen threshold.
-
-    What a ``gradual`` milestone looks like: ``curve`` has ``metric_mid``,
-    ``rate``, ``rate_low`` and ``rate_high`` (``ThresholdScan.curve`` or a
-    ``*_curve.csv`` table); ``threshold`` is drawn as a red line labelled
-    with ``shape``.
-    """
-    _require(curve, ["metric_mid", "rate", "rate_low", "rate_high"], "outcome curve")
-    c = _numeric(curve, ["metric_mid", "rate", "rate_low", "rate_high"]).dropna(
-        subset=["metric_mid", "rate"]
-    )
-    if c.empty:
-        raise NothingToPlot("outcome curve: no bin")
-    ax, created = _axes(ax, (6.0, 3.5))
-    err = np.vstack([c["rate"] - c["rate_low"], c["rate_high"] - c["rate"]])
-    ax.errorbar(c["metric_mid"], c["rate"], yerr=err, fmt="o-", ms=3, color="#2166ac", capsize=2)
-    if threshold is not None and np.isfinite(threshold):
-        text = f"threshold {threshold:.4g}" + (f" ({shape})" if shape else "")
-        ax.axvline(threshold, color="#b2182b", lw=1.2, label=text)
-        _legend(ax, legend_below, fontsize=7)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    percent_axis(ax.yaxis)
-    return _done(ax, created)
-
-
-def plot_utilization_by_size(by_size: pd.DataFrame, ax=None, legend_below: bool = False):
-    """Share of accounts reaching a raw-volume threshold vs the per-seat milestone, by size.
-
-    ``by_size``: ``size_band``, ``attained_raw``, ``attained_per_seat``
-    (``JourneyResult.utilization_by_size`` or ``utilization_by_size.csv``).
-    """
-    needed = ["size_band", "attained_raw", "attained_per_seat"]
-    t = _numeric(_require(by_size, needed, "utilization by size"), needed[1:])
-    if t.empty:
-        raise NothingToPlot("utilization by size: no size band")
-    ax, created = _axes(ax, (6.0, 3.6))
-    x = np.arange(len(t))
-    ax.bar(x - 0.2, t["attained_raw"], 0.4, color=GREY_LIGHT, label="a raw-volume threshold")
-    ax.bar(x + 0.2, t["attained_per_seat"], 0.4, color=BLUE, label="the per-seat milestone")
-    ax.set_xticks(x, [str(s) for s in t["size_band"]])
-    ax.set_ylim(0, 1.05)
-    percent_axis(ax.yaxis)
-    ax.set_xlabel("company size (employees)")
-    ax.set_ylabel("share of accounts reaching it")
-    ax.set_title("Utilization by company size")
-    _legend(ax, legend_below, ncols=2, **({} if legend_below else {"fontsize": 7}))
-    return _done(ax, created)
-
-
-def plot_setup_steps(steps: pd.DataFrame, ax=None, legend_below: bool = False):
-    """Activation risk ratio (95% CI) of each setup step, coloured by status; strongest on top.
-
-    ``steps``: ``step``, ``risk_ratio``, ``risk_ratio_low``, ``risk_ratio_high``,
-    ``status`` (``JourneyResult.setup_steps`` or ``setup_steps.csv``).
-    """
-    from matplotlib.patches import Patch
-
-    needed = ["step", "risk_ratio", "risk_ratio_low", "risk_ratio_high", "status"]
-    t = _numeric(_require(steps, needed, "setup steps"), needed[1:4])
-    t = t.dropna(subset=["risk_ratio"]).sort_values(["risk_ratio", "step"], kind="stable")
-    if t.empty:
-        raise NothingToPlot("setup steps: no risk ratio")
-    ax, created = _axes(ax, (8.0, 0.3 * len(t) + 1.6))
-    y = np.arange(len(t))
-    err = np.vstack(
-        [
-            (t["risk_ratio"] - t["risk_ratio_low"]).fillna(0),
-            (t["risk_ratio_high"] - t["risk_ratio"]).fillna(0),
-        ]
-    ).clip(min=0)
-    ax.barh(
-        y,
-        t["risk_ratio"] - 1,
-        left=1,
-        xerr=err,
-        color=[SETUP_STATUS_COLORS.get(s, GREY) for s in t["status"]],
-        height=0.6,
-        error_kw={"elinewidth": 0.8, "ecolor": INK, "capsize": 2},
-    )
-    ax.axvline(1, color=INK, lw=0.8)
-    ax.set_yticks(y, [str(s) for s in t["step"]])
-    ax.set_xlabel("activation of accounts that did the step ÷ of those that did not (95% CI)")
-    ax.set_title("Which setup steps go with activation")
-    present = [s for s in SETUP_STATUS_WORDS if s in set(t["status"])]
-    handles = [Patch(color=SETUP_STATUS_COLORS[s], label=SETUP_STATUS_WORDS[s]) for s in present]
-    _legend(ax, legend_below, handles, ncols=2, fontsize=7)
-    return _done(ax, created)
-
-
-# ----------------------------------------------------------------------------- validation
-def plot_temporal(table: pd.DataFrame, ax=None, legend_below: bool = False):
-    """Retention lift (95% CI) of each milestone on the earlier (fit) vs later (test) cohorts.
-
-    ``table``: ``milestone``, ``fit_lift`` and ``test_lift`` with their
-    ``_low``/``_high`` (``TemporalValidation.table``); rows with neither lift
-    are left out.
-    """
-    _require(table, ["milestone", "fit_lift", "test_lift"], "temporal check")
-    t = _numeric(table, ["fit_lift", "test_lift"])
-    t = t[t["fit_lift"].notna() | t["test_lift"].notna()]
-    if t.empty:
-        raise NothingToPlot("temporal check: no lift")
-    ax, created = _axes(ax, (10.0, 0.36 * len(t) + 1.5))
-    y = np.arange(len(t))[::-1]
-    for offset, prefix, color, text in (
-        (0.14, "fit", BLUE_LIGHT, "earlier cohorts (used to fit)"),
-        (-0.14, "test", BLUE, "later cohorts (never seen by the fit)"),
-    ):
-        vals, err = interval_errors(t, f"{prefix}_lift")
-        ax.errorbar(vals, y + offset, xerr=err, fmt="o", color=color, ms=5, capsize=2.5, label=text)
-    ax.axvline(1, color=INK, lw=0.8, ls=":")
-    ax.set_yticks(y, [str(m) for m in t["milestone"]])
-    ax.set_xlabel(
-        "retention of accounts reaching the milestone ÷ retention of the others (95% CI); "
-        "1 = no difference"
-    )
-    ax.set_title("Milestone retention lift: earlier vs later signup cohorts")
-    _legend(ax, legend_below, ncols=2, **({} if legend_below else {"fontsize": 7}))
-    return _done(ax, created)
+    add_legend(top_ax, legend_below, handles, labels, fontsize=7)
+    return finish_axes(ax, created)
 
 
 # ----------------------------------------------------------------------------- HTML

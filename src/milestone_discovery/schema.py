@@ -529,7 +529,7 @@ def build_schema() -> dict:
         "title": "milestone_discovery framework.json",
         "description": "Everything a `milestones discover` study decided: feature statuses, "
         "maturity categories, journey milestones with their statistics, and the secondary "
-        "analyses. Written by milestone_discovery.study.build_framework; read with "
+        "analyses. Written by milestone_discovery.framework_builder.build_framework; read with "
         "milestone_discovery.Framework.from_json.",
         **_obj(props, closed=True),
         "$defs": {
