@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+SPARK_STAMP := $(VENV)/.spark-installed-stamp
 
 .PHONY: demo test test-slow test-all notebooks lint bench synth-demo clean
 
@@ -15,17 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,notebooks]"
 	@touch $(STAMP)
 
+# The Spark extra (PySpark and the Ibis PySpark backend; Java 17+), for the slow test that
+# runs the event derivation on Spark: only `make test-slow` and `make test-all` install it.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev,notebooks,spark]"
+	@touch $(SPARK_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/milestones discover data/synthetic/demo --out reports/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# planted-truth acceptance checks over several seeds at 20k accounts (~2 min)
-test-slow: $(STAMP)
+# planted-truth acceptance checks over several seeds at 20k accounts (~2 min), and the
+# DuckDB-vs-Spark byte-identical framework.json check (installs the Spark extra)
+test-slow: $(SPARK_STAMP)
 	$(BIN)/python -m pytest -m slow
 
-test-all: $(STAMP)
+test-all: $(SPARK_STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 # runs the study once into reports/notebooks/run (reused while data, config and code are unchanged),

@@ -82,7 +82,7 @@ def test_discover_writes_the_run_folder(cli_runs):
     assert fw["schema_version"] == 2 and fw["seed"] == 5
     assert fw["maturity"]["categories"] and fw["activation"]["threshold"] > 0
     features = pd.read_csv(run / "features.csv")
-    assert {"feature", "status", "reason", "prevalence", "perm_importance"} <= set(features.columns)
+    assert {"feature", "status", "reason", "prevalence", "importance"} <= set(features.columns)
     assert set(features["feature"]) == {f["feature"] for f in fw["features"]}
     assert (features["status"] == "selected").sum() == sum(
         f["status"] == "selected" for f in fw["features"]

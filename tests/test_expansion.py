@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery import Config, build_population, run_study
 from milestone_discovery.errors import InsufficientDataError
@@ -242,7 +243,22 @@ def test_expansion_is_deterministic():
     a = discover_expansion(study.dataset, study.population, study.features, config)
     b = discover_expansion(study.dataset, study.population, study.features, config)
     assert json.dumps(a.to_dict()) == json.dumps(b.to_dict())
-    assert a._repr_html_().startswith("<div><strong>Expansion</strong>")
+    assert "<strong>Expansion</strong>" in a._repr_html_()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [lambda r: r.labels["feature"].iloc[0], lambda r: r.labels["feature"].iloc[-1]],
+    ids=["first feature", "last feature"],
+)
+def test_result_protocol(name):
+    _, study = small_study()
+    result = study.expansion
+    check_protocol(result)
+    figures = result.summary().set_index("quantity")["value"]
+    assert figures["accounts that expanded"] == result.expanding
+    assert result.plot_importance(top=5).patches
+    check_escaped(result, name(result))
 
 
 # ----------------------------------------------------------------------------- acceptance (slow)

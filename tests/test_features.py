@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from planted import N_ACCOUNTS, SEEDS, planted_study, roles
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery import Config, InsufficientDataError, discover_features
 from milestone_discovery.features import DROP_REASONS, STATUSES
@@ -89,7 +90,7 @@ def test_screening_traps_carry_their_reason_on_a_small_dataset(small, role, stat
 def test_leaky_features_are_kept_out_of_the_model(small):
     table = small.features.features.set_index("feature")
     leaky = [f for f, r in roles(small.truth).items() if r == "leaky"]
-    assert table.loc[leaky, "perm_importance"].isna().all()
+    assert table.loc[leaky, "importance"].isna().all()
     assert (table.loc[leaky, "near_churn_share"] > 0.5).all()
 
 
@@ -128,10 +129,27 @@ def test_result_displays_and_plots(small):
     html = small.features._repr_html_()
     assert "Feature discovery" in html and "selected" in html
     assert html.count("data:image/png;base64,") == 1  # the importance plot, inline
-    fig = small.features.plot_importance(top=10)
-    assert len(fig.axes[0].patches) == 10
-    fig2 = small.features.plot_prevalence_importance()
-    assert fig2.axes[0].get_xlabel().startswith("prevalence")
+    ax = small.features.plot_importance(top=10)
+    assert len(ax.patches) == 10
+    ax2 = small.features.plot_prevalence_importance()
+    assert ax2.get_xlabel().startswith("prevalence")
+
+
+@pytest.mark.parametrize(
+    "get_result, name",
+    [
+        (lambda s: s.features, lambda r: r.features["feature"].iloc[0]),
+        (lambda s: s.features, lambda r: r.selected[0]),
+    ],
+    ids=["first feature", "most important selected feature"],
+)
+def test_result_protocol(small, get_result, name):
+    result = get_result(small)
+    check_protocol(result)
+    summary = result.summary().set_index("quantity")["value"]
+    assert summary["features selected"] == len(result.selected)
+    assert "importance" in result.to_frame() and "perm_importance" not in result.to_frame()
+    check_escaped(result, name(result))
 
 
 def test_html_escapes_feature_names(small):

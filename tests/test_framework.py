@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery.errors import MilestoneError
 from milestone_discovery.framework import SCHEMA_VERSION, Framework, clean_json
@@ -202,6 +203,16 @@ def test_repr_html_escapes_names_from_the_data():
     )
     out = fw._repr_html_()
     assert "<script>" not in out and "&lt;script&gt;" in out and "a&amp;b" in out
+
+
+@pytest.mark.parametrize("name", ["inbox", "bots", "channels"])
+def test_result_protocol(name):
+    fw = make_framework()
+    check_protocol(fw)
+    assert fw.to_frame()["feature"].tolist() == ["inbox", "bots", "sms"]
+    figures = fw.summary().set_index("quantity")["value"]
+    assert figures["features selected"] == 2 and figures["activation: conversations at least"] == 60
+    check_escaped(fw, name)
 
 
 # ----------------------------------------------------------------------------- errors

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from planted import planted_study
+from result_protocol import check_escaped, check_protocol
 from scipy import stats as st
 from statsmodels.stats.contingency_tables import StratifiedTable
 
@@ -227,13 +228,20 @@ def test_result_protocol():
     d = result.to_dict()
     assert json.loads(json.dumps(d, allow_nan=False)) == d
     assert set(d["features"][0]["by"]) == {"plan", "size_band"}
-    fig = result.plot_forest("pro_only")
-    assert fig.axes[0].get_yticklabels()
+    ax = result.plot_forest("pro_only")
+    assert ax.get_yticklabels()
     html_text = result._repr_html_()
     assert "<i>n</i>" not in html_text and "&lt;i&gt;n&lt;/i&gt;" in html_text
+    check_protocol(result)
     with pytest.raises(KeyError):
         result.plot_forest("nope")
     plt.close("all")
+
+
+@pytest.mark.parametrize("name", ["pro_only", "everywhere", "null"])
+def test_display_escapes_feature_names(name):
+    flags, retained, segments = planted(3000, seed=0)
+    check_escaped(effect_heterogeneity(flags, retained, segments), name)
 
 
 def test_forest_redraws_from_the_run_folder_tables(tmp_path):

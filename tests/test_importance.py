@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from milestone_discovery import Config
-from milestone_discovery.importance import conditional_flag_probabilities, cross_fitted_importance
+from milestone_discovery.config import FeatureConfig
+from milestone_discovery.importance import (
+    conditional_flag_probabilities,
+    cross_fitted_importance,
+    importance_forest,
+)
 
 
 def proxy_data(seed: int, n: int = 6000, effect: float = 1.2):
@@ -84,3 +89,21 @@ def test_same_seed_same_table():
     a = cross_fitted_importance(flags, cov, y, _config(1).features, 4, progress=False)
     b = cross_fitted_importance(flags, cov, y, _config(1).features, 4, progress=False)
     pd.testing.assert_frame_equal(a.importance, b.importance)
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "cap", "expected"),
+    [(None, 1000, None), (800, 1000, None), (1000, 1000, None), (5000, 1000, 1000)],
+)
+def test_trees_grow_on_at_most_tree_max_rows(n_rows, cap, expected):
+    """Large training halves are bootstrapped down to ``tree_max_rows`` rows per tree."""
+    cfg = FeatureConfig(tree_max_rows=cap)
+    assert importance_forest(cfg, 0, n_rows=n_rows).max_samples == expected
+
+
+def test_capped_trees_still_fit_and_rank_the_signal():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, size=(3000, 4)).astype(float)
+    y = (rng.random(3000) < 0.3 + 0.5 * X[:, 0]).astype(int)
+    model = importance_forest(FeatureConfig(tree_max_rows=1000), 0, n_rows=len(X)).fit(X, y)
+    assert int(np.argmax(model.feature_importances_)) == 0

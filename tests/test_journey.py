@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import valid_tables
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery.cli import main
 from milestone_discovery.config import Config
@@ -275,11 +276,11 @@ def test_saved_framework_reaches_the_same_accounts_as_the_scan(planted):
         seed=0,
         features=[],
         maturity={"categories": [], "min_categories": None},
-        activation={"metric": "conversations", "months": [0, 2], **result.activation.summary()},
+        activation={"metric": "conversations", "months": [0, 2], **result.activation.to_dict()},
         utilization={
             "metric": "resolved_conversations",
             "months": [3, 5],
-            "per_seat_threshold": result.utilization.summary()["threshold"],
+            "per_seat_threshold": result.utilization.to_dict()["threshold"],
         },
     )
     fw = Framework.from_text(fw.to_json())
@@ -293,6 +294,30 @@ def test_saved_framework_reaches_the_same_accounts_as_the_scan(planted):
     expected = m["utilization_value"] >= result.utilization.threshold
     assert scored["utilization"].mean() == pytest.approx(result.utilization.share_above)
     assert (scored["utilization"] == expected).all()
+
+
+@pytest.mark.parametrize(
+    "get_result, name",
+    [
+        (lambda journey: journey, lambda journey: journey.config.activation_metric),
+        (lambda journey: journey.activation, lambda scan: scan.metric),
+        (lambda journey: journey.utilization, lambda scan: scan.outcome),
+    ],
+    ids=["journey", "activation scan", "utilization scan"],
+)
+def test_result_protocol(planted, get_result, name):
+    result = get_result(planted[2])
+    check_protocol(result)
+    check_escaped(result, name(result))
+
+
+def test_journey_summary_has_one_row_per_milestone_with_low_high(planted):
+    summary = planted[2].summary().set_index("milestone")
+    assert list(summary.index) == ["setup", "activation", "utilization"]
+    act = summary.loc["activation"]
+    assert act["threshold_low"] <= act["threshold"] <= act["threshold_high"]
+    assert act["lift_low"] <= act["lift"] <= act["lift_high"]
+    assert planted[2].plot_activation().get_xlabel().startswith("conversations")
 
 
 def test_without_activity_and_setup_steps_both_stages_are_skipped(make_dataset):

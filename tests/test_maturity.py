@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from planted import N_ACCOUNTS, SEEDS, planted_study
+from result_protocol import check_escaped, check_protocol
 from sklearn.metrics import adjusted_rand_score, cohen_kappa_score
 
 from milestone_discovery import Config
@@ -71,8 +72,9 @@ def test_categories_come_from_the_catalog(small):
     for row in cats.itertuples():
         assert all(catalog[f] == row.category for f in row.features)
         assert 1 <= row.min_features <= row.n_features
-        assert row.min_features_ci_low <= row.min_features <= row.min_features_ci_high
-        assert row.lift_ci_low <= row.lift <= row.lift_ci_high
+        assert row.min_features_low <= row.min_features <= row.min_features_high
+        assert row.lift_low <= row.lift <= row.lift_high
+        assert row.outcome_rate_above_low <= row.outcome_rate_above <= row.outcome_rate_above_high
 
 
 def test_mature_accounts_retain_better(small):
@@ -156,7 +158,18 @@ def test_maturity_levels_counts_and_flags():
 def test_display_and_plots(small):
     html = small.maturity._repr_html_()
     assert "Maturity" in html and "data:image/png;base64," in html
-    assert small.maturity.plot_retention_by_count().axes[0].get_ylabel().startswith("retention")
-    assert len(small.maturity.plot_categories().axes[0].patches) == 2 * len(
-        small.maturity.categories
-    )
+    assert small.maturity.plot_retention_by_count().get_ylabel().startswith("retention")
+    assert len(small.maturity.plot_categories().patches) == 2 * len(small.maturity.categories)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [lambda m: m.categories["category"].iloc[0], lambda m: m.categories["category"].iloc[-1]],
+    ids=["first category", "last category"],
+)
+def test_result_protocol(small, name):
+    result = small.maturity
+    check_protocol(result)
+    figures = result.summary().set_index("quantity")["value"]
+    assert figures["categories"] == len(result.categories)
+    check_escaped(result, name(result))

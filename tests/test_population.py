@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import write_tables
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery import Config, build_population, load_dataset, monthly_activity
 from milestone_discovery.config import FeatureConfig, StudyConfig
@@ -174,6 +175,13 @@ def test_exclusions_are_counted_by_reason(population):
     assert summary["eligible (retention population)"] == 8
     assert summary["retained at 365 days"] == 6
     assert population.retention_rate == pytest.approx(6 / 8)
+
+
+@pytest.mark.parametrize("reason", ["churned_in_window", "too_young"])
+def test_result_protocol(population, reason):
+    check_protocol(population)
+    assert population.to_frame()["exclusion_reason"].eq(reason).any()
+    check_escaped(population, reason)
 
 
 def test_summary_text_names_every_exclusion_reason(population):

@@ -379,6 +379,49 @@ def test_framework_json_alone_is_enough(run_dir, tmp_path):
     assert "http://" not in html and "https://" not in html
 
 
+def test_glossary_explains_every_column_of_the_output_files(html):
+    from markupsafe import escape
+
+    from milestone_discovery.columns import FILES
+
+    section = _section(html, "glossary")
+    assert 'href="#glossary"' in html
+    for file, columns in FILES.items():
+        assert f"<summary>{file}</summary>" in section
+        for column in columns:
+            assert f"<td><code>{escape(column.name)}</code></td>" in section
+
+
+@pytest.mark.parametrize(
+    "file, renames",
+    [
+        ("features.csv", {"importance": "perm_importance"}),
+        (
+            "tables/maturity_categories.csv",
+            {
+                "min_features_low": "min_features_ci_low",
+                "min_features_high": "min_features_ci_high",
+                "lift_low": "lift_ci_low",
+                "lift_high": "lift_ci_high",
+                "outcome_rate_above": "retention_mature",
+                "outcome_rate_below": "retention_not_mature",
+            },
+        ),
+    ],
+)
+def test_a_run_folder_with_earlier_column_names_gives_the_same_report(
+    run_dir, tmp_path, html, file, renames
+):
+    old = _copy(run_dir, tmp_path / "copy" / run_dir.name)
+    header, rest = (old / file).read_text(encoding="utf-8").split("\n", 1)
+    columns = header.split(",")
+    assert set(renames) <= set(columns)
+    (old / file).write_text(
+        ",".join(renames.get(c, c) for c in columns) + "\n" + rest, encoding="utf-8"
+    )
+    assert build_report(old) == html
+
+
 def test_not_a_run_folder(tmp_path, capsys):
     with pytest.raises(MilestoneError, match="not a run folder: framework.json not found"):
         build_report(tmp_path)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import valid_tables
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery import stats
 from milestone_discovery.config import Config, WideConfig
@@ -47,8 +48,8 @@ def test_identical_runs_have_no_changes(synthetic_run):
     assert (cmp.features["change"] == "unchanged").all()
     assert cmp.changed_features.empty
     assert not cmp.thresholds["changed"].any() and not cmp.thresholds["moved_beyond_ci"].any()
-    assert "selected features and categories: unchanged" in cmp.summary()
-    assert "thresholds: unchanged" in cmp.summary()
+    assert "selected features and categories: unchanged" in cmp.to_text()
+    assert "thresholds: unchanged" in cmp.to_text()
     lifts = cmp.lifts.set_index("milestone")
     assert "mature overall" in lifts.index
     assert (lifts["lift_a"] == lifts["lift_b"]).all()
@@ -87,10 +88,44 @@ def test_edited_framework_changes_are_labelled(base_json, tmp_path):
     assert f.loc[added, "change"] == "added"
     assert f.loc[restatused, "change"] == "status changed"
     assert set(cmp.changed_features["feature"]) == {removed, recat, added, restatused}
-    summary = cmp.summary()
+    summary = cmp.to_text()
     assert f"removed (1): {removed}" in summary
     assert f"re-categorised (1): {recat}" in summary
     assert f"added (1): {added}" in summary
+
+
+@pytest.fixture(scope="module")
+def edited(base_json, tmp_path_factory):
+    """A comparison with one selected feature removed and the activation threshold moved."""
+    b = json.loads(json.dumps(base_json))
+    removed = sorted(selected(b))[0]
+    category_of(b, removed)["features"].remove(removed)
+    b["features"] = [f for f in b["features"] if f["feature"] != removed]
+    b["activation"]["threshold"] = b["activation"]["threshold_ci"][1] + 25
+    root = tmp_path_factory.mktemp("edited")
+    return compare_runs(write_run(root / "a", base_json), write_run(root / "b", b)), removed
+
+
+@pytest.mark.parametrize(
+    "quantity, value",
+    [
+        ("features removed", 1),
+        ("features added", 0),
+        ("features re-categorised", 0),
+        ("thresholds moved beyond their CI", 1),
+    ],
+)
+def test_comparison_summary_counts_the_changes(edited, quantity, value):
+    cmp, _ = edited
+    assert cmp.summary().set_index("quantity").loc[quantity, "value"] == value
+
+
+def test_comparison_result_protocol(edited):
+    cmp, removed = edited
+    check_protocol(cmp)
+    assert cmp.to_text().startswith("Comparing ")
+    assert removed in cmp.to_frame()["feature"].tolist()
+    check_escaped(cmp, removed)
 
 
 def test_thresholds_moved_within_and_beyond_their_ci(base_json, tmp_path):
@@ -110,7 +145,7 @@ def test_thresholds_moved_within_and_beyond_their_ci(base_json, tmp_path):
     act = t.loc["activation: conversations"]
     assert act["changed"] and act["moved_beyond_ci"]
     assert act["threshold_b"] == act_hi + 25
-    assert act["ci_a"] == f"{act_lo:g}-{act_hi:g}"
+    assert (act["threshold_a_low"], act["threshold_a_high"]) == (act_lo, act_hi)
     ut = t.loc["utilization: resolved_conversations per seat"]
     assert ut["changed"] and not ut["moved_beyond_ci"]
     others = t.drop(
@@ -118,7 +153,7 @@ def test_thresholds_moved_within_and_beyond_their_ci(base_json, tmp_path):
     )
     assert len(others) >= 3  # setup, maturity categories and the overall count are compared too
     assert not others["changed"].any()
-    summary = cmp.summary()
+    summary = cmp.to_text()
     assert (
         f"threshold activation: conversations: {base_json['activation']['threshold']} -> {act_hi + 25} (beyond its CI)"
         in summary
@@ -167,9 +202,9 @@ def test_hazard_ratios_and_segment_flags_are_compared(base_json, tmp_path):
     assert (hr["hazard_ratio_a"] == hr["hazard_ratio_b"]).all()
     n = len(base_json["survival"]["milestones"])
     assert f"hazard ratios of churn: {n} milestones in both runs, none moved beyond its CI" in (
-        same.summary()
+        same.to_text()
     )
-    assert "segment-specific effects: unchanged" in same.summary()
+    assert "segment-specific effects: unchanged" in same.to_text()
 
     b = json.loads(json.dumps(base_json))
     mature = next(m for m in b["survival"]["milestones"] if m["milestone"] == "mature")
@@ -179,19 +214,20 @@ def test_hazard_ratios_and_segment_flags_are_compared(base_json, tmp_path):
     flagged.update(segment_specific=True, segment="plan", level="pro")
     cmp = compare_runs(write_run(tmp_path / "a", base_json), write_run(tmp_path / "b", b))
     row = cmp.hazard_ratios.set_index("milestone").loc["mature"]
-    assert row["moved_beyond_ci"] and row["hazard_ratio_b"] == 1.5 and row["ci_b"] == "1.2-1.9"
+    assert row["moved_beyond_ci"] and row["hazard_ratio_b"] == 1.5
+    assert (row["hazard_ratio_b_low"], row["hazard_ratio_b_high"]) == (1.2, 1.9)
     seg = cmp.segments.set_index("name").loc[flagged["feature"]]
     assert (seg["where_a"], seg["where_b"], seg["change"]) == (
         "",
         "plan = pro",
         "newly segment-specific",
     )
-    summary = cmp.summary()
+    summary = cmp.to_text()
     assert f"moved beyond the CI: mature {old_hr:.2f} -> 1.50" in summary
     assert f"newly segment-specific: {flagged['feature']} (plan = pro)" in summary
     back = compare_runs(tmp_path / "b", tmp_path / "a")
-    assert f"no longer segment-specific: {flagged['feature']} (plan = pro)" in back.summary()
-    assert "1.2-1.9" in cmp._repr_html_()
+    assert f"no longer segment-specific: {flagged['feature']} (plan = pro)" in back.to_text()
+    assert "<td>1.9</td>" in cmp._repr_html_()
 
 
 def test_runs_without_survival_or_heterogeneity_compare(base_json, tmp_path):
@@ -206,7 +242,7 @@ def test_runs_without_survival_or_heterogeneity_compare(base_json, tmp_path):
     }
     cmp = compare_runs(write_run(tmp_path / "old", old), write_run(tmp_path / "wide", wide))
     assert cmp.hazard_ratios.empty and cmp.segments.empty
-    summary = cmp.summary()
+    summary = cmp.to_text()
     assert "hazard ratios of churn: not in A (no such section); not in B (skipped: a wide " in (
         summary
     )
@@ -214,7 +250,7 @@ def test_runs_without_survival_or_heterogeneity_compare(base_json, tmp_path):
     cmp = compare_runs(tmp_path / "old", write_run(tmp_path / "new", base_json))
     assert cmp.hazard_ratios["hazard_ratio_a"].isna().all()
     assert cmp.hazard_ratios["hazard_ratio_b"].notna().any()
-    assert "hazard ratios of churn: only in B; not in A (no such section)" in cmp.summary()
+    assert "hazard ratios of churn: only in B; not in A (no such section)" in cmp.to_text()
     assert (cmp.segments["change"] == "not tested in A").all()
 
 
@@ -257,8 +293,8 @@ def test_expansion_labels_and_window_dependence_are_compared(base_json, tmp_path
     same = compare_runs(write_run(tmp_path / "a0", a), write_run(tmp_path / "b0", a))
     assert (same.expansion["change"] == "unchanged").all() and len(same.expansion) == 2
     assert (same.windows["change"] == "unchanged").all()
-    assert "stay/grow/both labels: unchanged (2 labelled features)" in same.summary()
-    assert f"window-dependent features: still window-dependent: {f1}, {f2}" in same.summary()
+    assert "stay/grow/both labels: unchanged (2 labelled features)" in same.to_text()
+    assert f"window-dependent features: still window-dependent: {f1}, {f2}" in same.to_text()
 
     cmp = compare_runs(write_run(tmp_path / "a", a), write_run(tmp_path / "b", b))
     e = cmp.expansion.set_index("feature")
@@ -271,7 +307,7 @@ def test_expansion_labels_and_window_dependence_are_compared(base_json, tmp_path
     assert w.loc[f1, "change"] == "no longer window-dependent" and w.loc[f1, "share_b"] == 0
     assert w.loc[f2, "change"] == "unchanged"
     assert w.loc[f4, "change"] == "newly window-dependent"
-    summary = cmp.summary()
+    summary = cmp.to_text()
     assert f"stay/grow/both labels: changed: {f1} (stay -> both), {f3} (none -> grow)" in summary
     assert f"newly window-dependent: {f4}; no longer window-dependent: {f1}" in summary
     html = cmp._repr_html_()
@@ -291,7 +327,7 @@ def test_runs_without_expansion_or_sensitivity_compare(base_json, tmp_path):
     }
     cmp = compare_runs(write_run(tmp_path / "old", old), write_run(tmp_path / "skip", skipped))
     assert cmp.expansion.empty and cmp.windows.empty
-    summary = cmp.summary()
+    summary = cmp.to_text()
     assert "stay/grow/both labels: not in A (no such section); not in B (skipped: the acc" in (
         summary
     )
@@ -303,7 +339,7 @@ def test_runs_without_expansion_or_sensitivity_compare(base_json, tmp_path):
     cmp = compare_runs(tmp_path / "old", write_run(tmp_path / "new", new))
     assert cmp.expansion.set_index("feature").loc[name, "change"] == "not measured in A"
     assert cmp.windows.set_index("feature").loc[name, "change"] == "not checked in A"
-    summary = cmp.summary()
+    summary = cmp.to_text()
     assert "stay/grow/both labels: only in B; not in A (no such section)" in summary
     assert f"window-dependent features: only checked in B: {name}; not in A" in summary
 
@@ -423,6 +459,16 @@ def test_temporal_validation_serialises(temporal):
     }
     assert "test_lift_ci" in text
     assert "later ones" in check._repr_html_()
+
+
+@pytest.mark.parametrize("name", ["activation", "mature overall"])
+def test_temporal_validation_result_protocol(temporal, name):
+    check, _ = temporal
+    check_protocol(check)
+    summary = check.summary().set_index("milestone")
+    assert summary.loc[name, "holds"] == (summary.loc[name, "test_lift_low"] > 1)
+    assert check.plot_lifts().get_title() or check.plot_lifts().has_data()
+    check_escaped(check, name)
 
 
 def test_temporal_validation_rejects_a_wide_dataset(tmp_path):

@@ -7,6 +7,7 @@ import functools
 import json
 
 import pytest
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery import Config, build_population
 from milestone_discovery.errors import ConfigError, InsufficientDataError
@@ -100,6 +101,18 @@ def test_shares_and_window_dependence():
     for feature in t.index[t["share"] == 1]:
         assert t.loc[feature, "selected_at"] == "90/365; 180/365"
         assert t.loc[feature, "verdict"] == "stable: selected in every setting (2)"
+
+
+@pytest.mark.parametrize("which", ["stable", "most often selected"])
+def test_result_protocol(which):
+    r = result()
+    check_protocol(r)
+    figures = r.summary().set_index("quantity")["value"]
+    assert figures["settings run"] == 2 and figures["the study's own setting"] == r.main
+    assert len(r.plot_selection().get_yticklabels()) == int((r.features["selected_in"] > 0).sum())
+    shown = r.features[r.features["selected_in"] > 0].sort_values("share", ascending=False)
+    name = r.stable[0] if which == "stable" and r.stable else shown["feature"].iloc[0]
+    check_escaped(r, name)
 
 
 def test_to_dict_is_json_ready():

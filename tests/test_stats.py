@@ -192,3 +192,21 @@ def test_bootstrap_indices_shape_range_and_determinism():
     assert a.shape == (7, 50)
     assert a.min() >= 0 and a.max() < 50
     np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- logistic fits
+@pytest.mark.parametrize("shared_design", [True, False])
+def test_logistic_fit_batch_matches_one_fit_at_a_time(shared_design):
+    """Many fits at once give each fit's own answer, also for separated data."""
+    rng = np.random.default_rng(3)
+    levels = np.arange(8, dtype=float)
+    tot = rng.integers(5, 60, size=len(levels)).astype(float)
+    pos = np.stack([rng.binomial(tot.astype(int), p) for p in (0.3, 0.6, 0.9)]).astype(float)
+    pos[2, -2:] = tot[-2:]  # every account retained at the top levels: quasi-separation
+    designs = [np.column_stack([levels, (levels >= t).astype(float)]) for t in (2, 4, 6)]
+    X = designs[0] if shared_design else np.stack(designs)
+    ll, beta = stats.logistic_fit_batch(X, pos, tot)
+    for b in range(3):
+        one_ll, one_beta = stats.logistic_fit(designs[0 if shared_design else b], pos[b], tot)
+        assert ll[b] == pytest.approx(one_ll, abs=1e-8)
+        np.testing.assert_allclose(beta[b], one_beta, atol=1e-6)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery import Config, build_population, run_study
 from milestone_discovery.errors import InsufficientDataError
@@ -37,3 +39,25 @@ def test_early_activity_adjustment_needs_an_activity_table(dataset):
     population = build_population(without, config)
     with pytest.raises(InsufficientDataError, match="needs an 'activity' table"):
         with_early_activity(population, without, config)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [lambda study: study.features.selected[0], lambda study: study.dataset.source],
+    ids=["a selected feature", "the dataset"],
+)
+def test_result_protocol(synthetic_run, name):
+    study = synthetic_run.study
+    check_protocol(study)
+    assert study.to_frame().equals(study.accounts)
+    figures = study.summary().set_index("quantity")["value"]
+    assert figures["features selected"] == len(study.features.selected)
+    check_escaped(study, name(study))
+
+
+def test_summaries_are_dataframes_for_every_stage(synthetic_run):
+    study = synthetic_run.study
+    stages = [study.population, study.features, study.maturity, study.journey, study.framework]
+    stages += [s for s in (study.survival, study.heterogeneity, study.expansion) if s is not None]
+    for stage in stages:
+        assert isinstance(stage.summary(), pd.DataFrame), type(stage).__name__

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from planted import N_ACCOUNTS, SEEDS, planted_study
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery.errors import InsufficientDataError
 from milestone_discovery.survival import (
@@ -397,12 +398,14 @@ def test_result_protocol():
     first = d["milestones"][0]
     assert first["hazard_ratio"] is not None and len(first["ci"]) == 2
     assert json.loads(text) == d
-    fig = result.plot_curves("m")
-    assert fig.axes and fig.axes[0].get_lines()
-    fig = result.plot_hazard_ratios()
-    assert len(fig.axes[0].get_yticklabels()) == 3
+    ax = result.plot_curves("m")
+    assert ax.get_lines()
+    ax = result.plot_hazard_ratios()
+    assert len(ax.get_yticklabels()) == 3
     html_text = result._repr_html_()
     assert "<b>x</b>" not in html_text and "&lt;b&gt;x&lt;/b&gt;" in html_text
+    check_protocol(result)
+    check_escaped(result, "m")
     with pytest.raises(KeyError):
         result.plot_curves("nope")
     import matplotlib.pyplot as plt

@@ -76,7 +76,7 @@ def test_protection_category_is_a_maturity_category_that_lifts_retention(telco):
     study, _ = telco
     cats = study.maturity.categories.set_index("category")
     assert "protection" in cats.index
-    assert cats.loc["protection", "lift_ci_low"] > 1
+    assert cats.loc["protection", "lift_low"] > 1
 
 
 def test_wide_run_skips_dated_stages_and_says_why(telco):

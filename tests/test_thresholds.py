@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+from result_protocol import check_escaped, check_protocol
 
 from milestone_discovery import stats
 from milestone_discovery.errors import InsufficientDataError
@@ -206,7 +208,7 @@ def test_no_bootstrap_gives_a_point_interval():
     scan = scan_thresholds(metric, outcome, n_bootstrap=0)
     assert scan.ci == (scan.threshold, scan.threshold)
     assert np.isnan(scan.bootstrap_agreement)
-    assert scan.summary()["bootstrap_agreement"] is None
+    assert scan.to_dict()["bootstrap_agreement"] is None
 
 
 # ----------------------------------------------------------------------------- table and summary
@@ -220,10 +222,9 @@ def test_table_columns_and_monotone_share():
         "threshold",
         "share_above",
         "phi",
-        "rate_above",
-        "rate_below",
+        "outcome_rate_above",
+        "outcome_rate_below",
         "lift",
-        "ppv",
         "sensitivity",
         "eligible",
     ]
@@ -233,9 +234,8 @@ def test_table_columns_and_monotone_share():
     for row in t.sample(10, random_state=0).itertuples():
         above = metric >= row.threshold
         assert row.share_above == pytest.approx(above.mean())
-        assert row.rate_above == pytest.approx(outcome[above].mean())
+        assert row.outcome_rate_above == pytest.approx(outcome[above].mean())
         assert row.lift == pytest.approx(outcome[above].mean() / outcome[~above].mean())
-    np.testing.assert_allclose(t["ppv"], t["rate_above"])
 
 
 def test_explicit_candidates_are_used_sorted_and_deduplicated():
@@ -245,21 +245,35 @@ def test_explicit_candidates_are_used_sorted_and_deduplicated():
     assert scan.threshold == 60
 
 
-def test_summary_is_json_ready():
+def test_to_dict_is_json_ready_and_summary_is_one_row_with_low_high():
     metric, outcome = planted_step(2, 700, "continuous")
-    s = scan_thresholds(
-        metric, outcome, n_bootstrap=20, metric_name="a<b>", outcome_name="kept"
-    ).summary()
+    scan = scan_thresholds(metric, outcome, n_bootstrap=20, metric_name="a<b>", outcome_name="kept")
+    s = scan.to_dict()
     json.dumps(s, allow_nan=False)
     assert s["n_accounts"] == 700
     assert s["threshold_ci"][0] <= s["threshold"] <= s["threshold_ci"][1]
     assert all(v == round(v, 6) for v in (s["threshold"], s["lift"], s["phi"]))
+    row = scan.summary()
+    assert isinstance(row, pd.DataFrame) and len(row) == 1
+    assert not [c for c in row.columns if c.endswith("_ci")]
+    r = row.iloc[0]
+    assert r["threshold_low"] <= r["threshold"] <= r["threshold_high"]
+    assert r["lift_low"] == s["lift_ci"][0] and r["metric"] == "a<b>"
 
 
 def test_repr_html_escapes_names():
     metric, outcome = planted_step(2, 300, "integer")
     html = scan_thresholds(metric, outcome, n_bootstrap=0, metric_name="<b>x</b>")._repr_html_()
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+@pytest.mark.parametrize("name", ["seats", "kept"])
+def test_result_protocol(name):
+    metric, outcome = planted_step(2, 300, "integer")
+    scan = scan_thresholds(metric, outcome, n_bootstrap=0, metric_name="seats", outcome_name="kept")
+    check_protocol(scan)
+    assert scan.plot_phi().get_xlabel() == "seats"
+    check_escaped(scan, name)
 
 
 # ----------------------------------------------------------------------------- candidates
@@ -369,7 +383,7 @@ def test_ci_level_follows_alpha():
     wide = scan_thresholds(metric, outcome, n_bootstrap=0, alpha=0.01)
     narrow = scan_thresholds(metric, outcome, n_bootstrap=0, alpha=0.2)
     assert wide.lift_ci[0] < narrow.lift_ci[0] and wide.lift_ci[1] > narrow.lift_ci[1]
-    assert "99% CI" in wide._repr_html_() and wide.summary()["ci_level"] == 0.99
+    assert "99% CI" in wide._repr_html_() and wide.to_dict()["ci_level"] == 0.99
 
 
 def test_outcome_curve_bins_cover_every_account():

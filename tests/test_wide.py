@@ -876,6 +876,14 @@ def test_example_table_is_what_its_script_writes(tmp_path):
     assert written.read_bytes() == (EXAMPLES / "wide_saas.csv").read_bytes()
 
 
+@pytest.mark.parametrize("file", ["features.csv", "accounts.csv"])
+def test_example_run_columns_are_in_the_column_dictionary(example_run, file):
+    from milestone_discovery.columns import undocumented
+
+    _, out, _ = example_run
+    assert not undocumented(pd.read_csv(out / file, nrows=1).columns, file)
+
+
 def test_example_runs_without_reshaping(example_run):
     study, out, _ = example_run
     raw = pd.read_csv(EXAMPLES / "wide_saas.csv", keep_default_na=False)

@@ -93,13 +93,15 @@ def _iso_date(text: str) -> str:
     return text
 
 
-def _load_config(path: str | None, seed: int | None = None):
+def _load_config(path: str | None, seed: int | None = None, engine: str | None = None):
     from .config import Config
 
     with _io("read the config file", path):
         config = Config.from_toml(path) if path else Config()
     if seed is not None:
         config.study.seed = seed
+    if engine is not None:  # --engine overrides [engine] engine
+        config.engine.engine = engine
     value = config.study.seed
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
         raise ConfigError(
@@ -182,17 +184,29 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_engine(p: argparse.ArgumentParser) -> None:
+    """``--engine``: the query engine that reads events and query tables."""
+    p.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default=None,
+        help="query engine for events and [tables] queries (default: the config's "
+        '[engine] engine, else duckdb; spark needs pip install -e ".[spark]")',
+    )
+
+
 # ----------------------------------------------------------------------------- validate
 def _setup_validate(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset folder (or wide table file with --config)")
     p.add_argument("--config", help="study config (TOML)")
+    _add_engine(p)
 
 
 def _run_validate(args: argparse.Namespace) -> int:
     from .data import load_dataset
     from .population import build_population, summarize_population
 
-    config = _load_config(args.config)
+    config = _load_config(args.config, engine=args.engine)
     with _io("read the dataset", args.dataset):
         dataset = load_dataset(args.dataset, config)
     _say(f"dataset {dataset.source}: valid ({dataset.kind}), as of {dataset.as_of or 'n/a'}")
@@ -216,13 +230,15 @@ def _setup_discover(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_seed, help="random seed (overrides the config)")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_engine(p)
 
 
 def _run_discover(args: argparse.Namespace) -> int:
     from .runfolder import check_output_path
 
     check_output_path(args.out, [args.dataset, args.config])  # before reading anything
-    config = _load_config(args.config, args.seed)  # a wrong setting fails before heavy imports
+    # a wrong setting fails before heavy imports
+    config = _load_config(args.config, args.seed, engine=args.engine)
     from .study import discover
 
     study = discover(
@@ -280,6 +296,7 @@ def _setup_score(p: argparse.ArgumentParser) -> None:
         help="score even when the data lack features, setup steps or metrics the framework "
         "names (they count as not reached; the output says which milestones were not judged)",
     )
+    _add_engine(p)
 
 
 def _run_score(args: argparse.Namespace) -> int:
@@ -291,7 +308,7 @@ def _run_score(args: argparse.Namespace) -> int:
     check_output_path(args.out, [args.framework, args.dataset, args.config], kind="file")
     with _io("read the framework", args.framework):
         framework = Framework.from_json(args.framework)
-    config = _load_config(args.config)
+    config = _load_config(args.config, engine=args.engine)
     with _io("read the dataset", args.dataset):
         # new customers have no outcome yet: a wide table may lack its outcome column
         dataset = load_dataset(args.dataset, config, outcome_required=False)
@@ -322,7 +339,7 @@ def _run_compare(args: argparse.Namespace) -> int:
 
     with _io("read", f"{args.run_a} or {args.run_b}"):
         cmp = compare_runs(args.run_a, args.run_b)
-    _say(cmp.summary())
+    _say(cmp.to_text())
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         _say("\nthresholds:")
         _say(cmp.thresholds.to_string(index=False))

@@ -4,7 +4,7 @@ Each compares one optional section of two runs' ``framework.json`` (A = before,
 B = after): hazard ratios (``survival``), segment-specific effects
 (``heterogeneity``), stay / grow / both labels (``expansion``) and
 window-dependent features (``sensitivity``); plus the interval helpers the
-comparison shares (:func:`format_ci`, :func:`outside_ci`).
+comparison shares (:func:`interval_columns`, :func:`outside_ci`, :func:`format_ci`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "compare_segments",
     "compare_windows",
     "format_ci",
+    "interval_columns",
     "outside_ci",
     "section_not_run",
 ]
@@ -194,9 +195,9 @@ def compare_hazards(a: Framework, b: Framework) -> pd.DataFrame:
             {
                 "milestone": key,
                 "hazard_ratio_a": va,
-                "ci_a": format_ci(cia),
+                **interval_columns("hazard_ratio_a", cia),
                 "hazard_ratio_b": vb,
-                "ci_b": format_ci(cib),
+                **interval_columns("hazard_ratio_b", cib),
                 "moved_beyond_ci": bool(
                     va is not None
                     and vb is not None
@@ -209,9 +210,11 @@ def compare_hazards(a: Framework, b: Framework) -> pd.DataFrame:
         columns=[
             "milestone",
             "hazard_ratio_a",
-            "ci_a",
+            "hazard_ratio_a_low",
+            "hazard_ratio_a_high",
             "hazard_ratio_b",
-            "ci_b",
+            "hazard_ratio_b_low",
+            "hazard_ratio_b_high",
             "moved_beyond_ci",
         ],
     )
@@ -241,6 +244,23 @@ def compare_segments(a: Framework, b: Framework) -> pd.DataFrame:
 def outside_ci(value, ci) -> bool:
     """Whether ``value`` lies outside the interval ``ci`` (False when either is missing)."""
     return ci is not None and value is not None and None not in ci and not (ci[0] <= value <= ci[1])
+
+
+def interval_columns(name: str, ci) -> dict:
+    """``{name_low: low, name_high: high}`` from an interval pair (None ends when missing).
+
+    Parameters
+    ----------
+    name : str
+        The quantity, e.g. ``"threshold_a"``.
+    ci : sequence of two numbers, or None
+
+    Returns
+    -------
+    dict
+    """
+    low, high = (None, None) if not ci or len(ci) != 2 else ci
+    return {f"{name}_low": low, f"{name}_high": high}
 
 
 def format_ci(ci) -> str | None:

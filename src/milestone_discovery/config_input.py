@@ -278,30 +278,48 @@ class EventsConfig(Section):
 
 @dataclass
 class EngineConfig(Section):
-    """Settings of the query engine (DuckDB) that reads events and query tables.
+    """The query engine that reads events and query tables: DuckDB (default) or Spark.
+
+    The derivation of the per-account tables from the events is written once,
+    as Ibis expressions (:mod:`milestone_discovery.engines`), and runs on
+    either engine.
 
     Attributes
     ----------
+    engine : {"duckdb", "spark"}
+        ``"duckdb"`` (default): embedded, out of core. ``"spark"``: PySpark
+        (the extra ``pip install -e ".[spark]"``), for data that outgrows one
+        machine; an active SparkSession is used as it is, else one is started
+        on ``spark_master``. ``milestones --engine`` overrides it.
     memory_limit : str or None
-        Most memory the engine may use, e.g. ``"4GB"``; beyond it, it spills
-        to ``temp_directory``. ``None``: DuckDB's default (80% of the RAM).
+        Most memory the engine may use, e.g. ``"4GB"``; beyond it, DuckDB
+        spills to ``temp_directory``. ``None``: DuckDB's default (80% of the
+        RAM). Spark: the driver memory of a session it starts.
     temp_directory : str or None
         Where the engine spills; ``None``: a fresh temporary folder, removed
-        afterwards.
+        afterwards (Spark: ``spark.local.dir`` of a session it starts).
     threads : int or None
-        Threads the engine uses; ``None``: one per core.
+        Threads the engine uses; ``None``: one per core (Spark: the cores of
+        a ``local[N]`` session it starts when ``spark_master`` is not set).
+    spark_master : str or None
+        The master of a Spark session it starts; ``None``: ``local[2]`` (or
+        ``local[threads]``).
     """
 
     _section: ClassVar[str] = "engine"
     _constraints: ClassVar[dict[str, list]] = {
+        "engine": [Options({"duckdb", "spark"})],
         "memory_limit": [Text(), None],
         "temp_directory": [Text(), None],
         "threads": [Interval(int, 1, None), None],
+        "spark_master": [Text(), None],
     }
 
+    engine: str = "duckdb"
     memory_limit: str | None = None
     temp_directory: str | None = None
     threads: int | None = None
+    spark_master: str | None = None
 
 
 # ----------------------------------------------------------------------------- wide table

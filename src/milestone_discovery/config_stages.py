@@ -81,6 +81,11 @@ class FeatureConfig(Section):
         Held-out rows explained with SHAP (0 to skip SHAP).
     permutation_max_rows : int
         Held-out rows per split used for importance (a fixed random subset beyond it).
+    tree_max_rows : int
+        Rows each tree is grown on, at most (a bootstrap sample of this size
+        when a training half is larger): a tree of depth ``max_depth`` has at
+        most ``2**max_depth`` leaves, so more rows change it little, and the
+        forest still sees every row. Bounds the cost of large studies.
     adjust_for_early_activity : bool
         Also adjust for early engagement: ``log1p`` of the activation metric
         over the activation months joins the model's covariates and the
@@ -112,6 +117,7 @@ class FeatureConfig(Section):
         "n_repeats": positive_int(),
         "shap_sample": positive_int(0),
         "permutation_max_rows": positive_int(),
+        "tree_max_rows": positive_int(1000),
     }
 
     min_prevalence: float = 0.05
@@ -133,6 +139,7 @@ class FeatureConfig(Section):
     n_repeats: int = 4
     shap_sample: int = 200
     permutation_max_rows: int = 20000
+    tree_max_rows: int = 50000
 
     def _check_relations(self, source: str) -> None:
         if not self.min_prevalence < self.max_prevalence:

@@ -224,7 +224,8 @@ def factor_effects(population: Population, alpha: float = 0.05) -> dict:
                 seg["size_stratum"].astype(str) if g["name"] == "size" else g["values"]
                 for g in others
             ]
-            strata = pd.concat(cols, axis=1).astype(str).agg("|".join, axis=1)
+            text = [c.astype(str) for c in cols]
+            strata = text[0].str.cat(text[1:], sep="|") if len(text) > 1 else text[0]
         table, overall = factor_table(
             f["values"], y, strata, order=_level_order(f["name"], f["values"]), alpha=alpha
         )

@@ -8,7 +8,6 @@ tables, or ``events`` reduced to them) and by
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -240,13 +239,14 @@ class Dataset:
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (
-            f"<div><strong>Dataset</strong> {html.escape(self.source)} "
-            f"({self.kind}, as of {self.as_of.isoformat() if self.as_of else 'n/a'}"
-            f"{': ' + html.escape(self.as_of_source) if self.as_of_source else ''})"
-            f"{self.summary().to_html(index=False, escape=True)}"
-            f"{'<ul>' + notes + '</ul>' if notes else ''}</div>"
+        from .html_repr import render_result, table_data
+
+        lead = (
+            f"{self.source} ({self.kind}, as of {self.as_of.isoformat() if self.as_of else 'n/a'}"
+            f"{': ' + self.as_of_source if self.as_of_source else ''})"
+        )
+        return render_result(
+            "Dataset", lead=lead, tables=[table_data(self.summary())], notes=self.notes
         )
 
 

@@ -1,10 +1,12 @@
-"""The rows of an ``events`` table, read and checked in the query engine (DuckDB).
+"""The rows of an ``events`` table, read and checked in the query engine.
 
 :class:`EventSource` says where the rows are (a CSV or Parquet file, a folder
-of Parquet files, or a ``[tables.events]`` query) and gives the SQL that reads
-them; :func:`typed_rows_sql` types every row (account, event, local date,
+of Parquet files, a ``[tables.events]`` query, or a table of a database the
+engine is connected to); the engine (:mod:`milestone_discovery.engines`)
+reads them. :func:`typed_rows` types every row (account, event, local date,
 count) and :func:`row_rules` states the rules a row must meet, whose broken
-rows :func:`row_problems` reports with examples. The per-account tables are
+rows :func:`row_problems` reports with examples. Both are Ibis expressions:
+the same definitions run on DuckDB and on Spark. The per-account tables are
 derived from the typed rows by :func:`milestone_discovery.events.derive_tables`.
 """
 
@@ -14,8 +16,9 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from .engines import engine_for
 from .errors import Problem
-from .queries import query_error, query_label, query_sql
+from .queries import query_error, query_label, query_sql, query_statement
 
 __all__ = [
     "EventReadError",
@@ -27,15 +30,13 @@ __all__ = [
     "sql_ident",
     "sql_literal",
     "type_problem",
-    "typed_rows_sql",
+    "typed_rows",
 ]
 
-#: A timestamp with a time of day followed by a UTC offset or "Z" is time-zone aware (RE2).
+#: A timestamp with a time of day followed by a UTC offset or "Z" is time-zone aware
+#: (RE2 and Java syntax alike).
 _TZ_AWARE = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
-_EARLIEST = "1980-01-01"
-
-_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")
-_INTEGER_TYPES += ("UINTEGER", "UBIGINT", "UHUGEINT")
+_EARLIEST = dt.date(1980, 1, 1)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -45,15 +46,19 @@ class EventSource:
 
     Attributes
     ----------
-    kind : {"csv", "parquet", "folder", "query"}
+    kind : {"csv", "parquet", "folder", "query", "table"}
     path : Path or None
-        The file or folder (``None`` for a query).
+        The file or folder (``None`` for a query or a table).
     query : str or None
         The ``[tables.events]`` query.
     delimiter : str
         CSV only.
     header : tuple of str
         CSV only: the column names of the first line (the engine must read the same).
+    table : str or None
+        A table (or view) of the database the engine is connected to, e.g.
+        ``"events"`` or ``"analytics.tracks"`` (see
+        :func:`milestone_discovery.engines.engine_for`).
     """
 
     kind: str
@@ -61,16 +66,26 @@ class EventSource:
     query: str | None = None
     delimiter: str = ","
     header: tuple[str, ...] = ()
+    table: str | None = None
 
     @property
     def label(self) -> str:
         """Table name used in messages."""
+        if self.kind == "table":
+            return f"events (table {self.table})"
         return query_label("events") if self.kind == "query" else "events"
 
+    def statement(self) -> str:
+        """The ``[tables.events]`` query as one statement (checked: a single statement)."""
+        return query_statement("events", self.query or "")
+
     def relation(self, locate: bool = False) -> str:
-        """SQL for the raw rows; with ``locate``, plus ``__file`` and ``__row`` columns."""
-        if self.kind == "query":
-            sql = query_sql("events", self.query or "")
+        """DuckDB SQL for the raw rows; with ``locate``, plus ``__file`` and ``__row`` columns."""
+        if self.kind in ("query", "table"):
+            if self.kind == "query":
+                sql = query_sql("events", self.query or "")
+            else:
+                sql = ".".join(sql_ident(part) for part in (self.table or "").split("."))
             if locate:
                 return f"(SELECT row_number() OVER () AS __row, * FROM {sql})"
             return sql
@@ -152,37 +167,63 @@ def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def column_types(con, source: EventSource) -> dict[str, str]:
-    """The columns of the source and their engine types.
+def read_rows(con, source: EventSource, locate: bool = False):
+    """The raw rows of the source in the engine, as an Ibis table.
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
+    con : milestone_discovery.engines.Engine
+        Or a connection :func:`~milestone_discovery.engines.engine_for` takes.
     source : EventSource
+    locate : bool, default False
+        Add the row locations ``__row`` and ``__file`` (see
+        :meth:`milestone_discovery.engines.Engine.events`).
 
     Returns
     -------
-    dict of str to str
-        Column name -> engine type (``"VARCHAR"``, ``"TIMESTAMP"``, ...), in order.
+    ibis.Table
 
     Raises
     ------
     EventReadError
         When the engine cannot read the file or folder (or a CSV file's header
         is not the first line).
-    milestone_discovery.errors.ConfigError
+    milestone_discovery.errors.DataValidationError
         When the ``[tables.events]`` query fails.
     """
     try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {source.relation()}").fetchall()
+        rows = engine_for(con).events(source, locate)
     except Exception as exc:
         raise read_error(source, exc) from exc
-    if source.kind == "csv" and source.header and tuple(r[0] for r in rows) != source.header:
+    names = tuple(c for c in rows.columns if c not in ("__row", "__file"))
+    if source.kind == "csv" and source.header and names != source.header:
         # the engine's sniffer chose another line as the header: the file is ragged
         raise EventReadError(
             source, ValueError(f"the header line {', '.join(source.header)} could not be read")
         )
-    return {r[0]: r[1] for r in rows}
+    return rows
+
+
+def column_types(con, source: EventSource) -> dict:
+    """The columns of the source and their types.
+
+    Parameters
+    ----------
+    con : milestone_discovery.engines.Engine
+        Or a connection :func:`~milestone_discovery.engines.engine_for` takes.
+    source : EventSource
+
+    Returns
+    -------
+    dict of str to ibis.expr.datatypes.DataType
+        Column name -> type, in order.
+
+    Raises
+    ------
+    EventReadError
+        See :func:`read_rows`.
+    """
+    return dict(read_rows(con, source).schema().items())
 
 
 def read_error(source: EventSource, exc: Exception) -> Exception:
@@ -197,8 +238,8 @@ def read_error(source: EventSource, exc: Exception) -> Exception:
     Returns
     -------
     Exception
-        A :class:`~milestone_discovery.errors.ConfigError` naming the query for
-        a ``[tables.events]`` query, else an :class:`EventReadError`.
+        A :class:`~milestone_discovery.errors.DataValidationError` naming the
+        query for a ``[tables.events]`` query, else an :class:`EventReadError`.
     """
     if source.kind == "query":
         return query_error("events", exc)
@@ -206,107 +247,141 @@ def read_error(source: EventSource, exc: Exception) -> Exception:
 
 
 # ----------------------------------------------------------------------------- rows
-def typed_rows_sql(relation, columns, user, has_count, keep=(), trim=False) -> str | None:
-    """SQL typing every row of ``relation``.
+def _stripped(text):
+    """``text`` without surrounding white space, trimmed only where it starts or ends with a space.
+
+    Much faster than trimming every value (DuckDB trims a character set slowly).
+    """
+    import ibis
+
+    return ibis.cases((text.startswith(" ") | text.endswith(" "), text.strip()), else_=text)
+
+
+def _text(column, dtype, trim: bool):
+    """``column`` as text, with ``trim`` without surrounding spaces."""
+    text = column if dtype.is_string() else column.cast("string")
+    return _stripped(text) if trim else text
+
+
+def _count_columns(column, dtype):
+    """``n`` and the checks of a ``count`` column: ``None`` for a type that cannot hold counts."""
+    import ibis
+
+    false = ibis.literal(False)
+    if dtype.is_integer():
+        return {
+            "n": column.cast("int64"),
+            "count_missing": column.isnull(),
+            "count_bad": false,
+            "count_negative": column < 0,
+            "count_fraction": false,
+        }
+    if not (dtype.is_string() or dtype.is_floating() or dtype.is_decimal()):
+        return None
+    if dtype.is_string():
+        text = _stripped(column).nullif("")
+        num, missing = text.try_cast("float64"), text.isnull()
+    else:
+        num, missing = column.cast("float64"), column.isnull()
+    finite = (num - num) == 0  # false for NaN and +-inf, null for null
+    return {
+        "n": num.try_cast("int64"),
+        "count_missing": missing,
+        "count_bad": ~missing & (num.isnull() | ~finite.fill_null(True)),
+        "count_negative": num < 0,
+        "count_fraction": finite & ((num % 1) != 0),
+    }
+
+
+def typed_rows(rows, user, has_count, keep=None, trim=False):
+    """Every row of ``rows`` typed: an Ibis expression (the same on every engine).
 
     Parameters
     ----------
-    relation : str
-        SQL for the raw rows (:meth:`EventSource.relation`).
-    columns : dict of str to str
-        The source's column types (:func:`column_types`).
+    rows : ibis.Table
+        The raw rows (:func:`read_rows`).
     user : dict of str to str
         The user's name of each standard column (``account_id``, ``event``,
         ``timestamp``, ``count``).
     has_count : bool
         Whether the source has a ``count`` column (else every row counts 1).
-    keep : sequence of str, default ()
-        Raw columns added to the result (``'"__row" AS "__row"'``, ...), for
-        example rows.
+    keep : dict of str to ibis.Value, optional
+        Raw columns added to the result under these names, for example rows.
     trim : bool, default False
         Strip surrounding spaces from ``account_id`` and ``event`` (for CSV:
         the other sources are typed and taken as they are, which is faster).
 
     Returns
     -------
-    str or None
-        A subquery with the columns ``account_id``, ``event`` (text), ``d``
-        (the local date), ``aware``, ``ts_missing``, ``n`` (the count) and the
-        count checks ``count_missing``, ``count_bad``, ``count_negative``,
+    ibis.Table or None
+        The columns ``account_id``, ``event`` (text), ``d`` (the local date),
+        ``aware``, ``ts_missing``, ``n`` (the count) and the count checks
+        ``count_missing``, ``count_bad``, ``count_negative``,
         ``count_fraction``; ``None`` when the timestamp or count column has a
         type that cannot hold such values (see :func:`type_problem`).
+
+    Notes
+    -----
+    Text timestamps with a UTC offset or ``Z`` are instants: their date is
+    taken in the engine session's time zone (``[data] timezone``); others keep
+    the calendar date as written. So are zoned timestamp columns (DuckDB
+    ``TIMESTAMPTZ``, Spark ``TIMESTAMP``) and naive ones (``TIMESTAMP``,
+    Spark ``TIMESTAMP_NTZ``).
     """
-    acc, ev, ts = (sql_ident(user[c]) for c in ("account_id", "event", "timestamp"))
-    ts_type = columns[user["timestamp"]].upper()
-    if ts_type == "VARCHAR":
-        txt = f"nullif(trim({ts}), '')"
-        tail = f"substr({txt}, 11)"
-        aware = (
-            f"CASE WHEN length({txt}) > 10 AND (contains({tail}, '+') OR contains({tail}, '-') "
-            f"OR contains(lower({tail}), 'z')) "
-            f"THEN regexp_matches({txt}, {sql_literal(_TZ_AWARE)}) "
-            "ELSE false END"
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    types = rows.schema()
+    ts, ts_type = rows[user["timestamp"]], types[user["timestamp"]]
+    if ts_type.is_string():
+        text = _stripped(ts).nullif("")
+        tail = text.substr(10)
+        maybe = (text.length() > 10) & (
+            tail.contains("+") | tail.contains("-") | tail.lower().contains("z")
         )
-        local = (
-            f"CASE WHEN {aware} THEN CAST(try_cast({txt} AS TIMESTAMPTZ) AS TIMESTAMP) "
-            f"ELSE try_cast({txt} AS TIMESTAMP) END"
+        aware = ibis.cases((maybe, text.re_search(_TZ_AWARE)), else_=False)
+        d = ibis.cases(
+            (aware, text.try_cast(dt.Timestamp(timezone="UTC")).date()),
+            else_=text.try_cast(dt.Timestamp()).date(),
         )
-        ts_missing = f"{txt} IS NULL"
-    elif ts_type.startswith("TIMESTAMP WITH TIME ZONE") or ts_type == "TIMESTAMPTZ":
-        aware, local, ts_missing = f"{ts} IS NOT NULL", f"CAST({ts} AS TIMESTAMP)", f"{ts} IS NULL"
-    elif ts_type.startswith("TIMESTAMP") or ts_type == "DATE":
-        aware, local, ts_missing = "false", ts, f"{ts} IS NULL"
+        missing = text.isnull()
+    elif ts_type.is_timestamp():
+        aware = ts.notnull() if ts_type.timezone is not None else ibis.literal(False)
+        d, missing = ts.date(), ts.isnull()
+    elif ts_type.is_date():
+        aware, d, missing = ibis.literal(False), ts, ts.isnull()
     else:
         return None
-    count_missing = count_bad = count_negative = count_fraction = "false"
-    n = "CAST(1 AS BIGINT)"
+    false = ibis.literal(False)
+    counts = {
+        "n": ibis.literal(1, type="int64"),
+        "count_missing": false,
+        "count_bad": false,
+        "count_negative": false,
+        "count_fraction": false,
+    }
     if has_count:
-        c = sql_ident(user["count"])
-        c_type = columns[user["count"]].upper()
-        if c_type in _INTEGER_TYPES:
-            count_missing, count_negative = f"{c} IS NULL", f"{c} < 0"
-            n = f"CAST({c} AS BIGINT)"
-        elif c_type in ("VARCHAR", "DOUBLE", "FLOAT", "REAL") or c_type.startswith("DECIMAL"):
-            if c_type == "VARCHAR":
-                txt = f"nullif(trim({c}), '')"
-                num = f"try_cast({txt} AS DOUBLE)"
-                count_missing = f"{txt} IS NULL"
-            else:
-                num, count_missing = f"CAST({c} AS DOUBLE)", f"{c} IS NULL"
-            count_bad = f"(NOT {count_missing} AND ({num} IS NULL OR isnan({num}) OR isinf({num})))"
-            count_negative = f"{num} < 0"
-            count_fraction = f"{num} <> floor({num})"
-            n = f"try_cast({num} AS BIGINT)"
-        else:
+        counts = _count_columns(rows[user["count"]], types[user["count"]])
+        if counts is None:
             return None
-    extra = "".join(f"{k}, " for k in keep)
-    return f"""(
-        SELECT {extra}{_text(acc, columns[user["account_id"]], trim)} AS account_id,
-               {_text(ev, columns[user["event"]], trim)} AS event,
-               CAST(local AS DATE) AS d, aware, ts_missing, n,
-               count_missing, count_bad, count_negative, count_fraction
-        FROM (
-            SELECT *, {local} AS local, {aware} AS aware, {ts_missing} AS ts_missing,
-                   {n} AS n, {count_missing} AS count_missing, {count_bad} AS count_bad,
-                   {count_negative} AS count_negative, {count_fraction} AS count_fraction
-            FROM {relation}
-        )
-    )"""
+    return rows.select(
+        **(keep or {}),
+        account_id=_text(rows[user["account_id"]], types[user["account_id"]], trim),
+        event=_text(rows[user["event"]], types[user["event"]], trim),
+        d=d,
+        aware=aware,
+        ts_missing=missing,
+        **counts,
+    )
 
 
-def _text(column: str, kind: str, trim: bool) -> str:
-    """``column`` as text, with ``trim`` without surrounding spaces (trimmed only where needed)."""
-    text = column if kind.upper() == "VARCHAR" else f"CAST({column} AS VARCHAR)"
-    if not trim:
-        return text
-    return f"(CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' THEN trim({text}) ELSE {text} END)"
-
-
-def row_rules(has_count: bool, today: dt.date) -> list[tuple[str, str, str]]:
+def row_rules(p, has_count: bool, today: dt.date) -> list[tuple]:
     """The rules every event row must meet.
 
     Parameters
     ----------
+    p : ibis.Table
+        The typed rows (:func:`typed_rows`).
     has_count : bool
         Whether the source has a ``count`` column (its rules are added).
     today : datetime.date
@@ -314,28 +389,30 @@ def row_rules(has_count: bool, today: dt.date) -> list[tuple[str, str, str]]:
 
     Returns
     -------
-    list of tuple of str
-        ``(condition, column, rule)`` each: an SQL condition on the typed row
-        ``p`` (:func:`typed_rows_sql`) that is true when the row breaks the
-        rule, the standard column and the rule in words.
+    list of tuple
+        ``(condition, column, rule)`` each: an Ibis boolean on ``p`` that is
+        true when the row breaks the rule, the standard column and the rule
+        in words.
     """
+    import ibis
+
     flags = [
-        ("(p.account_id IS NULL OR p.account_id = '')", "account_id", "missing values"),
-        ("(p.event IS NULL OR p.event = '')", "event", "missing values"),
-        ("p.ts_missing", "timestamp", "missing dates"),
+        (p.account_id.isnull() | (p.account_id == ""), "account_id", "missing values"),
+        (p.event.isnull() | (p.event == ""), "event", "missing values"),
+        (p.ts_missing, "timestamp", "missing dates"),
         (
-            "p.d IS NULL AND NOT p.ts_missing",
+            p.d.isnull() & ~p.ts_missing,
             "timestamp",
             "unparseable dates (expected ISO format, e.g. 2025-01-31)",
         ),
         (
-            f"p.d < DATE '{_EARLIEST}'",
+            p.d < ibis.literal(_EARLIEST),
             "timestamp",
             f"date before {_EARLIEST}: a placeholder such as 0001-01-01, 1900-01-01 or "
             "1970-01-01 rather than a real date",
         ),
         (
-            f"p.d > DATE '{today.isoformat()}'",
+            p.d > ibis.literal(today),
             "timestamp",
             f"date in the future (after today, {today.isoformat()}): a typo or a placeholder? "
             "Signup and behaviour cannot be dated after today",
@@ -344,16 +421,20 @@ def row_rules(has_count: bool, today: dt.date) -> list[tuple[str, str, str]]:
     if has_count:
         flags += [
             (
-                "p.count_missing",
+                p.count_missing,
                 "count",
                 "missing values (a blank count is not 0 or 1: fill it in, or leave out the "
                 "count column for one event per row)",
             ),
-            ("p.count_bad", "count", "not a number"),
-            ("p.count_negative", "count", "negative counts"),
-            ("p.count_fraction", "count", "counts must be whole numbers"),
+            (p.count_bad, "count", "not a number"),
+            (p.count_negative, "count", "negative counts"),
+            (p.count_fraction, "count", "counts must be whole numbers"),
         ]
     return flags
+
+
+def _type_name(dtype) -> str:
+    return str(dtype).lstrip("!")
 
 
 def type_problem(label, user, columns) -> Problem:
@@ -365,8 +446,8 @@ def type_problem(label, user, columns) -> Problem:
         Table name used in messages (:attr:`EventSource.label`).
     user : dict of str to str
         The user's name of each standard column.
-    columns : dict of str to str
-        The source's column types.
+    columns : dict of str to ibis.expr.datatypes.DataType
+        The source's column types (:func:`column_types`).
 
     Returns
     -------
@@ -375,65 +456,69 @@ def type_problem(label, user, columns) -> Problem:
     for std, kinds in (("timestamp", "dates, timestamps or ISO text"), ("count", "numbers")):
         name = user[std]
         if name in columns:
-            kind = columns[name].upper()
+            kind = columns[name]
             ok = (
-                kind in ("VARCHAR", "DATE", "TIMESTAMPTZ") or kind.startswith("TIMESTAMP")
+                kind.is_string() or kind.is_timestamp() or kind.is_date()
                 if std == "timestamp"
-                else kind in (*_INTEGER_TYPES, "VARCHAR", "DOUBLE", "FLOAT", "REAL")
-                or kind.startswith("DECIMAL")
+                else kind.is_string() or kind.is_numeric()
             )
-            if not ok:
-                return Problem(label, name, f"column of type {kind}: expected {kinds}")
+            if not ok or kind.is_boolean():
+                return Problem(label, name, f"column of type {_type_name(kind)}: expected {kinds}")
     return Problem(label, None, "a column has a type that cannot be read")  # pragma: no cover
 
 
-def row_problems(con, source, columns, user, has_count, flags) -> list[Problem]:
+def row_problems(con, source, user, has_count, today) -> list[Problem]:
     """Count every broken row rule and fetch example rows (run only when some are broken).
 
     Each rule is counted on its own (a row may break several), as for other tables.
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
+    con : milestone_discovery.engines.Engine
+        Or a connection :func:`~milestone_discovery.engines.engine_for` takes.
     source : EventSource
-    columns : dict of str to str
-        The source's column types.
     user : dict of str to str
         The user's name of each standard column.
     has_count : bool
-    flags : list of tuple of str
-        The rules (:func:`row_rules`).
+    today : datetime.date
+        Events after it are an error.
 
     Returns
     -------
     list of Problem
         One per broken rule, with the count of rows and example rows (CSV
-        line, or Parquet file and row).
+        line, or Parquet file and row; for a query or a table, the row of
+        its result).
     """
-    folder = source.kind == "folder"
-    shown = [user[c] for c in ("account_id", "event", "timestamp") if user[c] in columns]
+    engine = engine_for(con)
+    rows = read_rows(engine, source, locate=True)
+    folder = "__file" in rows.columns
+    shown = [user[c] for c in ("account_id", "event", "timestamp") if user[c] in rows.columns]
     if has_count:
         shown.append(user["count"])
-    keep = ['"__row"'] + (['"__file"'] if folder else [])
-    keep += [f"{sql_ident(c)} AS {sql_ident('__raw_' + c)}" for c in shown]
-    parsed = typed_rows_sql(
-        source.relation(locate=True), columns, user, has_count, keep, trim=source.kind == "csv"
+    keep = {"__row": rows["__row"], **({"__file": rows["__file"]} if folder else {})}
+    keep.update({f"__raw_{c}": rows[c] for c in shown})
+    p = typed_rows(rows, user, has_count, keep, trim=source.kind == "csv")
+    flags = row_rules(p, has_count, today)
+    counts = engine.fetch(
+        p.aggregate(**{f"r{i}": p.count(where=c) for i, (c, *_r) in enumerate(flags)})
     )
-    counts = con.execute(
-        "SELECT " + ", ".join(f"count_if({cond})" for cond, _c, _r in flags) + f" FROM {parsed} p"
-    ).fetchall()[0]
     problems = []
-    order = "__file, __row" if folder else "__row"
-    cols = (["__file"] if folder else []) + ["__row"] + [sql_ident("__raw_" + c) for c in shown]
-    for (cond, column, rule), n_rows in zip(flags, counts, strict=True):
+    order = ["__file", "__row"] if folder else ["__row"]
+    for i, (cond, column, rule) in enumerate(flags):
+        n_rows = counts.column(f"r{i}")[0].as_py() or 0
         if not n_rows:
             continue
-        rows = con.execute(
-            f"SELECT {', '.join(cols)} FROM {parsed} p WHERE {cond} "
-            f"ORDER BY {order} LIMIT {Problem.max_rows}"
-        ).df()
-        rows.columns = [c.removeprefix("__raw_") for c in rows.columns]
-        rows = rows.rename(columns={"__file": "file"}).set_index("__row")
-        rows.index.name = "line" if source.kind == "csv" else "row"
-        problems.append(Problem(source.label, user[column], rule, rows, int(n_rows)))
+        examples = engine.fetch_pandas(
+            p.filter(cond)
+            .select(*order, *keep.keys() - set(order))
+            .order_by(order)
+            .limit(Problem.max_rows)
+        )
+        examples = examples[[*order, *(f"__raw_{c}" for c in shown)]]
+        examples.columns = [c.removeprefix("__raw_") for c in examples.columns]
+        examples = examples.rename(columns={"__file": "file"}).set_index("__row")
+        examples.index.name = "line" if source.kind == "csv" else "row"
+        problems.append(Problem(source.label, user[column], rule, examples, int(n_rows)))
+    engine.drop("__events_located")
     return problems

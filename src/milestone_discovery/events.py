@@ -1,4 +1,4 @@
-"""From an event log to the per-account tables, inside the query engine (DuckDB).
+"""From an event log to the per-account tables, inside the query engine (DuckDB or Spark).
 
 A dataset may hold ``events`` (``events.csv``, ``events.parquet``, a folder
 ``events/`` of Parquet files, hive-partitioned allowed, or a
@@ -8,16 +8,18 @@ optional ``user_id`` and ``count``, default 1: pre-aggregated rollups work as
 they are). The ``[events]`` config says which events are features, which are
 counted as monthly metrics and which are setup steps (:class:`~.config.EventsConfig`).
 
-:func:`derive_tables` reads the events once, in SQL: every row is typed and
+:func:`derive_tables` reads the events once, in the engine: every row is typed and
 checked, joined to the accounts and given a status; rows are aggregated per
 account, event and status (and per month for metric events) into a table
 that is much smaller than the log. Everything else is computed from that
 aggregate: per account and feature ``first_used_at`` (first event) and
 ``uses`` (sum of ``count``); per account and calendar month each metric (months
 without any of its events are absent, and read as 0 by the stages); per
-account and step ``completed_at`` (first event). The engine works out of core
-(see :mod:`.queries`): only these per-account tables reach pandas. The rows
-are read, typed and checked by :mod:`milestone_discovery.event_rows`.
+account and step ``completed_at`` (first event). The derivation is written
+once, as Ibis expressions, and runs on DuckDB (default, out of core) or Spark
+(see :mod:`milestone_discovery.engines`): only these per-account tables and
+small summaries reach pandas. The rows are read, typed and checked by
+:mod:`milestone_discovery.event_rows`.
 
 Rules (rows are never dropped silently: every ignored row is counted in the notes)
 ----------------------------------------------------------------------------------
@@ -50,22 +52,23 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import ibis
+import ibis.expr.operations as ops
 import numpy as np
 import pandas as pd
 
 from .config import Config
+from .engines import engine_for
 from .errors import DataValidationError, Problem
 from .event_rows import (
     EventReadError,
     EventSource,
-    column_types,
     read_error,
+    read_rows,
     row_problems,
     row_rules,
-    sql_ident,
-    sql_literal,
     type_problem,
-    typed_rows_sql,
+    typed_rows,
 )
 
 __all__ = ["EventReadError", "EventSource", "EventTables", "derive_tables"]
@@ -81,9 +84,20 @@ _IGNORED = {
 }
 
 
-def _in_list(names) -> str:
+def _in(column, names):
+    """``column`` is one of ``names`` (false for none)."""
     names = sorted(set(names))
-    return f"IN ({', '.join(sql_literal(n) for n in names)})" if names else "IN (NULL)"
+    return column.isin(names) if names else ibis.literal(False)
+
+
+def _int64(value):
+    """``value`` cast to int64 in the engine even where Ibis types it so (DuckDB sums: int128)."""
+    return ops.Cast(value, ibis.dtype("int64")).to_expr()
+
+
+def _month(d):
+    """The first day of the month of a date (the same date type on every engine)."""
+    return ibis.date(d.year(), d.month(), 1)
 
 
 # ----------------------------------------------------------------------------- result
@@ -131,14 +145,16 @@ def derive_tables(
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
+    con : milestone_discovery.engines.Engine or connection
         From :func:`milestone_discovery.queries.connect` (its time zone is
-        ``[data] timezone``).
+        ``[data] timezone``), or a connection
+        :func:`~milestone_discovery.engines.engine_for` takes (a DuckDB or
+        Ibis DuckDB connection, a SparkSession), used with its own settings.
     source : EventSource
     accounts : pandas.DataFrame or None
-        The validated accounts (``account_id``, ``signup_date``, ``churn_date``).
-        ``None`` (another table has errors) checks the rows of the events
-        only: it raises the problems found, else returns ``None``.
+        The validated accounts (``account_id``, ``signup_date``, optional
+        ``churn_date``). ``None`` (another table has errors) checks the rows of
+        the events only: it raises the problems found, else returns ``None``.
     config : Config, optional
         ``[columns.events]`` renames, ``[events]`` mapping and ``[study] as_of``.
     today : datetime.date, optional
@@ -153,12 +169,20 @@ def derive_tables(
     DataValidationError
         Every broken rule, naming the table, the column (as the user named
         it), the rule and example rows (CSV line, or Parquet file and row).
+
+    Examples
+    --------
+    On a table of a database (see the README, "Engines"):
+
+    >>> derive_tables(ibis.duckdb.connect("wh.duckdb"), EventSource("table", table="events"),
+    ...               accounts)  # doctest: +SKIP
     """
+    engine = engine_for(con)
     config = config or Config()
     today = today or dt.date.today()
     label = source.label
-    ec = config.events
-    columns = column_types(con, source)
+    raw = read_rows(engine, source)
+    columns = dict(raw.schema().items())
     user = {std: config.column("events", std) for std in ("account_id", "event", "timestamp")}
     user.update({std: config.column("events", std) for std in ("user_id", "count")})
     missing = [user[c] for c in ("account_id", "event", "timestamp") if user[c] not in columns]
@@ -182,80 +206,101 @@ def derive_tables(
             f"{label}: column(s) not used: {', '.join(extra[:10])}"
             + (f", ... ({len(extra) - 10} more)" if len(extra) > 10 else "")
         )
-    parsed = typed_rows_sql(source.relation(), columns, user, has_count, trim=source.kind == "csv")
-    if parsed is None:  # a column of a type that cannot hold the values
+    p = typed_rows(raw, user, has_count, trim=source.kind == "csv")
+    if p is None:  # a column of a type that cannot hold the values
         raise DataValidationError([type_problem(label, user, columns)])
-    flags = row_rules(has_count, today)
+    ids = None if accounts is None else _account_ids(accounts)
+    made = ["__events"]
+    try:
+        agg = _aggregate(engine, source, p, accounts, ids, config, has_count, today, made)
+        return _tables(
+            engine, source, agg, accounts, ids, config, user, has_count, notes, today, list(columns)
+        )
+    finally:
+        engine.drop(*made)
 
-    metric_events = ec.metric_events
+
+def _aggregate(engine, source, p, accounts, ids, config, has_count, today, made):
+    """Type, check and aggregate the rows in one pass (kept in the engine as ``__agg``).
+
+    Per account (position in ``accounts``), event, status and, for metric
+    events, month; a row of the signup month before the signup day (early)
+    is dated at signup.
+    """
+    status = [
+        (cond, code) for code, (cond, _c, _r) in enumerate(row_rules(p, has_count, today), 10)
+    ]
+    metric_events = config.events.metric_events
     as_of = config.study.as_of
-    status = ["CASE"]
-    status += [f"WHEN {cond} THEN {code}" for code, (cond, _c, _r) in enumerate(flags, 10)]
     if accounts is not None:
+        a = engine.put("__accounts", _accounts_arrow(accounts, ids))
+        made.append("__accounts")
+        j = p.left_join(a, p.account_id == a.account_id)
+        known = a.pos.notnull()
         status += [
-            f"WHEN a.pos IS NULL THEN {_UNKNOWN}",
-            f"WHEN p.d < date_trunc('month', a.signup) THEN {_BEFORE_SIGNUP}",
+            (~known, _UNKNOWN),
+            (p.d < a.signup_month, _BEFORE_SIGNUP),
         ]
         if as_of is not None:
-            status.append(f"WHEN p.d > DATE '{as_of.isoformat()}' THEN {_AFTER_AS_OF}")
-        status.append(f"WHEN a.churn IS NOT NULL AND p.d > a.churn THEN {_AFTER_CHURN}")
-    if has_count:
-        status.append(f"WHEN p.n = 0 THEN {_ZERO}")
-    status.append(f"ELSE {_OK} END")
-    if accounts is not None:
-        ids = _register_accounts(con, accounts)
-        join = "LEFT JOIN __accounts a ON p.account_id = a.account_id"
-        pos, unknown_id, signup = (
-            "a.pos",
-            "CASE WHEN a.pos IS NULL THEN p.account_id END",
-            "a.signup",
-        )
+            status.append((p.d > ibis.literal(as_of), _AFTER_AS_OF))
+        status.append((a.churn.notnull() & (p.d > a.churn), _AFTER_CHURN))
+        pos, signup = a.pos, a.signup
+        unknown_id = ibis.cases((~known, p.account_id), else_=ibis.null("string"))
     else:
-        join, pos, unknown_id, signup = "", "CAST(NULL AS INTEGER)", "p.account_id", "NULL"
-    metric_test = f"p.event {_in_list(metric_events)}" if metric_events else "false"
-    # one pass over the events: per account (position in accounts), event, status and, for
-    # metric events, month; a row of the signup month before the signup day (early) is
-    # dated at signup
-    sql = f"""
-        CREATE OR REPLACE TEMP TABLE __agg AS
-        SELECT pos, unknown_id, event, status,
-               CASE WHEN status = {_OK} AND is_metric
-                   THEN CAST(date_trunc('month', d) AS DATE) END AS month,
-               min(CASE WHEN d < signup THEN signup ELSE d END) AS first,
-               max(CASE WHEN d < signup THEN signup ELSE d END) AS last,
-               CAST(sum(n) AS BIGINT) AS n, count(*) AS rows,
-               CAST(count_if(aware) AS INTEGER) AS aware,
-               CAST(count_if(status = {_OK} AND d < signup) AS INTEGER) AS early
-        FROM (
-            SELECT {pos} AS pos, {unknown_id} AS unknown_id, p.event, p.d, p.n, p.aware,
-                   {metric_test} AS is_metric, {signup} AS signup, {" ".join(status)} AS status
-            FROM {parsed} p {join}
-        )
-        GROUP BY ALL
-    """
-    con.execute("SET preserve_insertion_order = false")
+        j, pos, signup, unknown_id = p, ibis.null("int32"), ibis.null("date"), p.account_id
+    if has_count:
+        status.append((p.n == 0, _ZERO))
+    rows = j.select(
+        pos=pos,
+        unknown_id=unknown_id,
+        event=p.event,
+        d=p.d,
+        n=p.n,
+        aware=p.aware,
+        is_metric=_in(p.event, metric_events),
+        signup=signup,
+        status=ibis.cases(*status, else_=_OK),
+    )
+    ok = rows.status == _OK
+    dated = ibis.cases((rows.d < rows.signup, rows.signup), else_=rows.d)
+    agg = rows.group_by(
+        pos=rows.pos,
+        unknown_id=rows.unknown_id,
+        event=rows.event,
+        status=rows.status,
+        month=ibis.cases((ok & rows.is_metric, _month(rows.d)), else_=ibis.null("date")),
+    ).aggregate(
+        first=dated.min(),
+        last=dated.max(),
+        n=_int64(rows.n.sum()),
+        rows=rows.count(),
+        aware=rows.count(where=rows.aware),
+        early=rows.count(where=ok & (rows.d < rows.signup)),
+    )
     try:
-        con.execute(sql)
+        kept = engine.materialize("__agg", agg)
     except Exception as exc:
         raise read_error(source, exc) from exc
-    finally:
-        con.execute("SET preserve_insertion_order = true")
+    made.append("__agg")
+    return kept
 
-    by_status = dict(
-        con.execute("SELECT status, CAST(sum(rows) AS BIGINT) FROM __agg GROUP BY 1").fetchall()
-    )
-    if any(code >= 10 for code in by_status):
-        raise DataValidationError(row_problems(con, source, columns, user, has_count, flags))
+
+def _tables(engine, source, agg, accounts, ids, config, user, has_count, notes, today, columns):
+    """The checks on the aggregate, the notes and the per-account tables."""
+    label, ec = source.label, config.events
+    by_status = _by_status(engine, agg)
+    counts = {code: s["rows"] for code, s in by_status.items()}
+    if any(code >= 10 for code in counts):
+        raise DataValidationError(row_problems(engine, source, user, has_count, today))
     if accounts is None:  # only the rows could be checked: another table has errors
-        con.execute("DROP TABLE IF EXISTS __agg")
         return None
 
     problems: list[Problem] = []
-    names = con.execute(
-        "SELECT event, CAST(sum(rows) AS BIGINT), "
-        f"CAST(sum(rows) FILTER (status = {_OK}) AS BIGINT) FROM __agg GROUP BY 1"
-    ).df()
-    names.columns = ["event", "rows", "used"]
+    names = engine.fetch_pandas(
+        agg.group_by("event").aggregate(
+            rows=agg.rows.sum(), used=agg.rows.sum(where=agg.status == _OK)
+        )
+    )
     present = set(names["event"])
     prefix = ec.setup_prefix
     is_setup = (
@@ -263,7 +308,7 @@ def derive_tables(
         if prefix
         else pd.Series(False, index=names.index)
     )
-    metric_set = set(metric_events)
+    metric_set = set(ec.metric_events)
     if ec.features == "*":
         feature_set = set(names.loc[~is_setup & ~names["event"].isin(metric_set), "event"])
     else:
@@ -297,22 +342,20 @@ def derive_tables(
                 n_rows=rows,
             )
         )
-    if by_status.get(_UNKNOWN, 0) == sum(by_status.values()):
-        sample = [
-            r[0]
-            for r in con.execute(
-                f"SELECT DISTINCT unknown_id FROM __agg WHERE status = {_UNKNOWN} "
-                "ORDER BY 1 LIMIT 3"
-            ).fetchall()
-        ]
+    unknown_sample = []
+    if counts.get(_UNKNOWN, 0):
+        unknown = agg.filter(agg.status == _UNKNOWN).select("unknown_id").distinct()
+        sample = engine.fetch(unknown.order_by("unknown_id").limit(3))
+        unknown_sample = sample.column("unknown_id").to_pylist()
+    if counts.get(_UNKNOWN, 0) == sum(counts.values()):
         known = accounts["account_id"].astype(str).head(3).tolist()
         problems.append(
             Problem(
                 label,
                 user["account_id"],
-                f"no event belongs to an account of 'accounts' (events has {sample}, accounts "
-                f"has {known}): are the ids the same, or is the column mapping wrong?",
-                n_rows=by_status[_UNKNOWN],
+                f"no event belongs to an account of 'accounts' (events has {unknown_sample}, "
+                f"accounts has {known}): are the ids the same, or is the column mapping wrong?",
+                n_rows=counts[_UNKNOWN],
             )
         )
     if problems:
@@ -321,7 +364,7 @@ def derive_tables(
     ignored_names = names.loc[
         ~names["event"].isin(feature_set | metric_set) & ~is_setup & (names["used"].fillna(0) > 0)
     ]
-    notes += _ignored_notes(con, label, by_status)
+    notes += _ignored_notes(label, by_status, unknown_sample)
     if len(ignored_names):
         listed = ", ".join(sorted(ignored_names["event"])[:8])
         more = len(ignored_names) - 8
@@ -330,57 +373,52 @@ def derive_tables(
             f"event name(s) that [events] does not map (features list, metrics, setup_prefix) "
             f"ignored: {listed}{f', ... ({more} more)' if more > 0 else ''}"
         )
-    aware = con.execute("SELECT CAST(sum(aware) AS BIGINT) FROM __agg").fetchall()[0][0] or 0
+    aware = sum(s["aware"] for s in by_status.values())
     if aware:
         notes.append(
             f"{label}.{user['timestamp']}: {aware:,} time-zone-aware timestamp(s) converted to "
             f"{config.data.timezone} before taking the date"
         )
 
+    used = agg.filter(agg.status == _OK)
+    features = used.filter(_in(used.event, feature_set))
     if feature_set & metric_set:  # a feature counted by a metric too: one row per month
-        features_sql = (
-            "SELECT pos, event AS feature, min(first) AS first_used_at, "
-            f"CAST(sum(n) AS BIGINT) AS uses FROM __agg WHERE status = {_OK} "
-            f"AND event {_in_list(feature_set)} GROUP BY 1, 2 ORDER BY 1, 2"
+        features = features.group_by(pos=features.pos, feature=features.event).aggregate(
+            first_used_at=features.first.min(), uses=_int64(features.n.sum())
         )
     else:  # one row per account and feature already
-        features_sql = (
-            "SELECT pos, event AS feature, first AS first_used_at, n AS uses FROM __agg "
-            f"WHERE status = {_OK} AND event {_in_list(feature_set)} ORDER BY 1, 2"
+        features = features.select(
+            pos=features.pos, feature=features.event, first_used_at=features.first, uses=features.n
         )
-    feature_usage = _fetch(con, features_sql, ids, ("first_used_at",))
+    feature_usage = _fetch(engine, features.order_by(["pos", "feature"]), ids, ("first_used_at",))
     activity = None
     if ec.metrics:
-        sums = ", ".join(
-            f"CAST(coalesce(sum(n) FILTER (WHERE event {_in_list(events)}), 0) AS BIGINT) "
-            f"AS {sql_ident(metric)}"
+        monthly = used.filter(used.month.notnull())
+        sums = {
+            metric: _int64(monthly.n.sum(where=_in(monthly.event, events)).fill_null(0))
             for metric, events in ec.metrics.items()
-        )
+        }
         activity = _fetch(
-            con,
-            f"SELECT pos, month, {sums} FROM __agg WHERE status = {_OK} "
-            "AND month IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+            engine,
+            monthly.group_by(["pos", "month"]).aggregate(**sums).order_by(["pos", "month"]),
             ids,
             ("month",),
         )
     setup_steps = None
     if prefix:  # setup events are never metric events: one row per account and step
-        setup_steps = _fetch(
-            con,
-            f"SELECT pos, substr(event, {len(prefix) + 1}) AS step, first AS completed_at "
-            f"FROM __agg WHERE status = {_OK} AND starts_with(event, {sql_literal(prefix)}) "
-            "ORDER BY 1, 2",
-            ids,
-            ("completed_at",),
+        steps = used.filter(used.event.startswith(prefix))
+        steps = steps.select(
+            pos=steps.pos, step=steps.event.substr(len(prefix)), completed_at=steps.first
         )
+        setup_steps = _fetch(engine, steps.order_by(["pos", "step"]), ids, ("completed_at",))
+    seen = agg.filter(agg.status.isin([_OK, _AFTER_CHURN]))
     last_seen = _fetch(
-        con,
-        "SELECT pos, max(last) AS timestamp FROM __agg "
-        f"WHERE status IN ({_OK}, {_AFTER_CHURN}) GROUP BY 1 ORDER BY 1",
+        engine,
+        seen.group_by("pos").aggregate(timestamp=seen["last"].max()).order_by("pos"),
         ids,
         ("timestamp",),
     )
-    summary = _summary(con, columns, has_count, len(accounts))
+    summary = _summary(engine, agg, by_status, columns, has_count, len(ids))
     notes.insert(0, _summary_note(label, summary, has_count))
     derived = [
         f"feature_usage {len(feature_usage):,} rows ({feature_usage['feature'].nunique()} features)"
@@ -407,103 +445,140 @@ def derive_tables(
         activity = None
     if setup_steps is not None and setup_steps.empty:
         setup_steps = None
-    con.execute("DROP TABLE IF EXISTS __agg")
-    con.execute("DROP TABLE IF EXISTS __accounts")
     return EventTables(feature_usage, activity, setup_steps, last_seen, notes, summary)
 
 
-def _register_accounts(con, accounts: pd.DataFrame):
-    """Load the accounts into the engine as ``__accounts`` (``pos`` = row position); their ids."""
+def _account_ids(accounts: pd.DataFrame):
     import pyarrow as pa
 
-    ids = pa.array(accounts["account_id"].astype(str).to_numpy(dtype=object), type=pa.string())
-    frame = pa.table(
+    return pa.array(accounts["account_id"].astype(str).to_numpy(dtype=object), type=pa.string())
+
+
+def _accounts_arrow(accounts: pd.DataFrame, ids):
+    """``pos`` (row position), ``account_id``, ``signup``, ``signup_month``, ``churn`` (or null)."""
+    import pyarrow as pa
+
+    churn = (
+        accounts["churn_date"]
+        if "churn_date" in accounts
+        else pd.Series(pd.NaT, index=accounts.index, dtype="datetime64[ns]")
+    )
+    signup = accounts["signup_date"].to_numpy(dtype="datetime64[D]")
+    return pa.table(
         {
             "pos": pa.array(np.arange(len(accounts), dtype=np.int32)),
             "account_id": ids,
-            "signup": pa.array(accounts["signup_date"].to_numpy(dtype="datetime64[D]")),
-            "churn": pa.array(accounts["churn_date"].to_numpy(dtype="datetime64[D]")),
+            "signup": pa.array(signup),
+            "signup_month": pa.array(signup.astype("datetime64[M]").astype("datetime64[D]")),
+            "churn": pa.array(churn.to_numpy(dtype="datetime64[D]")),
         }
     )
-    con.register("__accounts_frame", frame)
-    con.execute("CREATE OR REPLACE TEMP TABLE __accounts AS SELECT * FROM __accounts_frame")
-    con.unregister("__accounts_frame")
-    return ids
 
 
-def _fetch(con, sql: str, ids, dates: tuple[str, ...]) -> pd.DataFrame:
-    """A query result as pandas through Arrow, ``pos`` replaced by ``account_id``.
+def _fetch(engine, expr, ids, dates: tuple[str, ...]) -> pd.DataFrame:
+    """A result as pandas through Arrow, ``pos`` replaced by ``account_id``.
 
-    Text comes as Arrow-backed strings (fast and compact); dates as ``datetime64[ns]``.
+    Text comes as Arrow-backed strings (fast and compact); dates as
+    ``datetime64[ns]``; whole numbers as int64 (whichever engine ran it).
     """
     import pyarrow as pa
 
-    table = con.sql(sql).to_arrow_table()
+    table = engine.fetch(expr)
     i = table.schema.get_field_index("pos")
     table = table.set_column(i, "account_id", ids.take(table.column(i)))
-    for col in dates:
-        i = table.schema.get_field_index(col)
-        table = table.set_column(i, col, table.column(i).cast(pa.timestamp("ns")))
+    for j, col in enumerate(table.column_names):
+        kind = table.schema.field(j).type
+        if col in dates:
+            table = table.set_column(j, col, table.column(j).cast(pa.timestamp("ns")))
+        elif pa.types.is_integer(kind):
+            table = table.set_column(j, col, table.column(j).cast(pa.int64()))
+        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            table = table.set_column(j, col, table.column(j).cast(pa.string()))
     return table.to_pandas()
 
 
-def _ignored_notes(con, label, by_status) -> list[str]:
+def _by_status(engine, agg) -> dict[int, dict]:
+    """Per status: rows, events (sum of count), accounts, unknown ids, early rows, ..."""
+    summary = agg.group_by("status").aggregate(
+        rows=agg.rows.sum(),
+        n=agg.n.sum(),
+        accounts=agg.pos.nunique(),
+        ids=agg.unknown_id.nunique(),
+        early=agg.early.sum(),
+        early_accounts=agg.pos.nunique(where=agg.early > 0),
+        aware=agg.aware.sum(),
+        event_names=agg.event.nunique(),
+        first=agg.first.min(),
+        last=agg["last"].max(),
+    )
+    out = {}
+    for row in engine.fetch(summary).to_pylist():
+        out[int(row.pop("status"))] = {
+            k: (int(v or 0) if k not in ("first", "last") else v) for k, v in row.items()
+        }
+    return out
+
+
+def _ignored_notes(label, by_status, unknown_sample) -> list[str]:
     notes = []
-    (n_early, n_acc) = con.execute(
-        "SELECT CAST(sum(early) AS BIGINT), count(DISTINCT pos) FILTER (early > 0) FROM __agg"
-    ).fetchall()[0]
-    if n_early:
+    ok = by_status.get(_OK, {})
+    if ok.get("early"):
         notes.append(
-            f"{label}: {n_early:,} row(s) dated in the signup month but before the signup day "
-            f"({n_acc:,} account(s)) kept: counted in month 0 of metrics, dated at signup for "
-            "features and setup steps (a monthly rollup is dated on the 1st)"
+            f"{label}: {ok['early']:,} row(s) dated in the signup month but before the signup "
+            f"day ({ok['early_accounts']:,} account(s)) kept: counted in month 0 of metrics, "
+            "dated at signup for features and setup steps (a monthly rollup is dated on the 1st)"
         )
     for code, what in _IGNORED.items():
-        n_rows = by_status.get(code, 0)
-        if not n_rows:
+        s = by_status.get(code)
+        if not s or not s["rows"]:
             continue
         if code == _UNKNOWN:
-            n_ids, sample = con.execute(
-                "SELECT count(DISTINCT unknown_id), "
-                "list(DISTINCT unknown_id ORDER BY unknown_id)[1:3] "
-                f"FROM __agg WHERE status = {_UNKNOWN}"
-            ).fetchall()[0]
             notes.append(
-                f"{label}: {n_rows:,} row(s) {what} ignored ({n_ids:,} id(s), e.g. "
-                f"{', '.join(repr(s) for s in sample)})"
+                f"{label}: {s['rows']:,} row(s) {what} ignored ({s['ids']:,} id(s), e.g. "
+                f"{', '.join(repr(x) for x in unknown_sample)})"
             )
         else:
-            (n_acc,) = con.execute(
-                f"SELECT count(DISTINCT pos) FROM __agg WHERE status = {code}"
-            ).fetchall()[0]
-            notes.append(f"{label}: {n_rows:,} row(s) {what} ignored ({n_acc:,} account(s))")
+            notes.append(
+                f"{label}: {s['rows']:,} row(s) {what} ignored ({s['accounts']:,} account(s))"
+            )
     return notes
 
 
-def _summary(con, columns, has_count, n_accounts) -> dict:
-    rows, events = con.execute(
-        "SELECT CAST(sum(rows) AS BIGINT), CAST(sum(n) AS BIGINT) FROM __agg"
-    ).fetchall()[0]
-    used, used_events, accounts, names, first, last = con.execute(
-        "SELECT CAST(sum(rows) AS BIGINT), CAST(sum(n) AS BIGINT), count(DISTINCT pos), "
-        f"count(DISTINCT event), min(first), max(last) FROM __agg WHERE status = {_OK}"
-    ).fetchall()[0]
-    q = con.execute(
-        "SELECT quantile_disc(r, [0.1, 0.5, 0.9]) FROM (SELECT CAST(sum(rows) AS BIGINT) AS r "
-        f"FROM __agg WHERE status = {_OK} GROUP BY pos)"
-    ).fetchall()[0][0] or [0, 0, 0]
+def _quantiles_disc(values: np.ndarray, weights: np.ndarray, qs) -> list[int]:
+    """Discrete quantiles (the smallest value with at least ``q`` of the weight at or below it)."""
+    if not len(values):
+        return [0 for _q in qs]
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(weights[order])
+    total = cum[-1]
+    return [int(values[np.searchsorted(cum, max(int(np.ceil(q * total)), 1))]) for q in qs]
+
+
+def _summary(engine, agg, by_status, columns, has_count, n_accounts) -> dict:
+    rows = sum(s["rows"] for s in by_status.values())
+    events = sum(s["n"] for s in by_status.values())
+    ok = by_status.get(_OK, {"rows": 0, "n": 0, "accounts": 0, "event_names": 0})
+    used = agg.filter(agg.status == _OK)
+    per = used.group_by("pos").aggregate(r=used.rows.sum())
+    spread = engine.fetch(per.group_by("r").aggregate(k=per.count()))
+    q = _quantiles_disc(
+        spread.column("r").to_numpy(zero_copy_only=False).astype(np.int64),
+        spread.column("k").to_numpy(zero_copy_only=False).astype(np.int64),
+        (0.1, 0.5, 0.9),
+    )
+    first, last = ok.get("first"), ok.get("last")
     return {
-        "rows": int(rows or 0),
-        "events": int(events or 0) if has_count else int(rows or 0),
+        "rows": int(rows),
+        "events": int(events) if has_count else int(rows),
         "columns": ", ".join(columns),
         "first_date": None if first is None else first.isoformat(),
         "last_date": None if last is None else last.isoformat(),
-        "rows_used": int(used or 0),
-        "events_used": int(used_events or 0),
-        "accounts": int(accounts or 0),
-        "accounts_without_events": int(n_accounts - (accounts or 0)),
-        "event_names": int(names or 0),
-        "per_account": {"p10": int(q[0]), "median": int(q[1]), "p90": int(q[2])},
+        "rows_used": int(ok["rows"]),
+        "events_used": int(ok["n"]),
+        "accounts": int(ok["accounts"]),
+        "accounts_without_events": int(n_accounts - ok["accounts"]),
+        "event_names": int(ok["event_names"]),
+        "per_account": {"p10": q[0], "median": q[1], "p90": q[2]},
     }
 
 

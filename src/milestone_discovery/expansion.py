@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import html
 import time
 from dataclasses import dataclass, field
 
@@ -41,6 +40,7 @@ from .data import Dataset
 from .errors import InsufficientDataError
 from .features import FeatureResult, discover_features
 from .framework import clean_json
+from .html_repr import key_figures, render_result, table_data
 from .population import Population
 
 __all__ = [
@@ -218,8 +218,26 @@ class ExpansionResult:
         }
 
     def to_frame(self) -> pd.DataFrame:
-        """The per-feature table (a copy)."""
+        """The per-feature table (a copy of :attr:`labels`)."""
         return self.labels.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """Headline figures: accounts studied, expansion rate, features per label.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``quantity`` and ``value``.
+        """
+        return key_figures(
+            [
+                ("retained accounts studied", self.accounts),
+                ("accounts that expanded", self.expanding),
+                ("expansion rate", self.expansion_rate),
+                ("retained accounts without an expansion value", self.unknown),
+                *((f"features: {LABELS[k]}", len(v)) for k, v in self.milestones().items()),
+            ]
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the ``expansion`` section of ``framework.json``)."""
@@ -262,24 +280,27 @@ class ExpansionResult:
         return {"expansion_features": self.to_frame()}
 
     def plot_importance(self, top: int = 30, ax=None):
-        """Held-out conditional importance for expansion of the ``top`` features; the figure."""
+        """Held-out conditional importance for expansion of the ``top`` features; the Axes.
+
+        Drawn on ``ax`` (default: a new figure) by
+        :func:`milestone_discovery.plotting.plot_importance`.
+        """
         from .plotting import plot_importance
 
-        return plot_importance(self.features.features, top=top, ax=ax).figure
+        return plot_importance(self.features.features, top=top, ax=ax)
 
     def _repr_html_(self) -> str:
         ms = self.milestones()
-        items = "".join(
-            f"<li><b>{html.escape(label)}</b> ({html.escape(LABELS[label])}): "
-            f"{html.escape(', '.join(ms[label]) or 'none')}</li>"
-            for label in LABELS
-        )
         cols = ["feature", "retention", "expansion", "label", "prevalence", "adj_or", "importance"]
-        return (
-            f"<div><strong>Expansion</strong>: {self.accounts:,} retained accounts, "
-            f"{self.expanding:,} expanded ({self.expansion_rate:.1%}).<ul>{items}</ul>"
-            + self.labels[cols].round(3).to_html(index=False, escape=True, max_rows=40)
-            + "</div>"
+        return render_result(
+            "Expansion",
+            lead=f"{self.accounts:,} retained accounts, {self.expanding:,} expanded",
+            facts=self.summary(),
+            tables=[table_data(self.labels, "Features", columns=cols)],
+            notes=[
+                f"{label} ({LABELS[label]}): {', '.join(ms[label]) or 'none'}" for label in LABELS
+            ]
+            + self.notes,
         )
 
 
@@ -370,7 +391,7 @@ def discover_expansion(
             "adj_or_low": t["adj_or_low"].to_numpy(),
             "adj_or_high": t["adj_or_high"].to_numpy(),
             "adj_p_holm": t["adj_p_holm"].to_numpy(),
-            "importance": t["perm_importance"].to_numpy(),
+            "importance": t["importance"].to_numpy(),
             "importance_se": t["importance_se"].to_numpy(),
             "importance_q": t["importance_q"].to_numpy(),
         }

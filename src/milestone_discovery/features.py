@@ -43,6 +43,7 @@ from scipy import stats as _st
 from . import stats
 from .config import Config, FeatureConfig
 from .errors import InsufficientDataError
+from .html_repr import key_figures, render_result, table_data
 from .importance import cross_fitted_importance
 from .population import Population
 
@@ -74,8 +75,10 @@ class FeatureResult:
     features : pandas.DataFrame
         One row per feature: prevalence (overall and per segment), adopters'
         and non-adopters' retention, lift, phi, raw and adjusted odds ratios
-        with CIs, permutation importance (mean, sd), SHAP, impurity
-        importance, stability, status and reason.
+        with CIs, held-out conditional importance (``importance``, its
+        standard error and p-values), SHAP, impurity importance, stability,
+        status and reason; every column is described in
+        :data:`milestone_discovery.columns.FEATURE_COLUMNS`.
     metrics : pandas.DataFrame
         Held-out model metrics (mean and sd over splits) for covariates only
         and covariates + features.
@@ -98,69 +101,89 @@ class FeatureResult:
     def selected(self) -> list[str]:
         """Selected features, most important first."""
         sel = self.features[self.features["status"] == "selected"]
-        return sel.sort_values("perm_importance", ascending=False)["feature"].tolist()
+        return sel.sort_values("importance", ascending=False)["feature"].tolist()
 
     def status_counts(self) -> pd.Series:
+        """Features per status, in the order of :data:`STATUSES`."""
         return self.features["status"].value_counts().reindex(STATUSES, fill_value=0)
 
     def to_frame(self) -> pd.DataFrame:
-        """The tidy features table (a copy)."""
+        """The features table (a copy): what ``features.csv`` holds, one row per feature."""
         return self.features.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """Headline figures: accounts, retention, features per status, held-out ROC-AUC.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``quantity`` and ``value``.
+        """
+        auc = self.metrics.set_index("model")["roc_auc_mean"]
+        return key_figures(
+            [
+                ("accounts", self.n_accounts),
+                ("retention rate", self.retention_rate),
+                ("features", len(self.features)),
+                *(
+                    (f"features {status.replace('dropped_', 'dropped: ')}", int(n))
+                    for status, n in self.status_counts().items()
+                ),
+                ("held-out ROC-AUC, covariates only", auc.get("covariates")),
+                ("held-out ROC-AUC, covariates + features", auc.get("covariates+features")),
+                ("adjusted for", self.adjusted_for),
+            ]
+        )
 
     # -- display -------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        m = self.metrics.set_index("model")
-        auc = m["roc_auc_mean"]
-        counts = self.status_counts()
-        head = (
-            f"<div><strong>Feature discovery</strong>: {self.n_accounts:,} accounts, "
-            f"retention {self.retention_rate:.1%}, {len(self.features)} features, "
-            f"{counts['selected']} selected. Held-out ROC-AUC covariates only "
-            f"{auc.get('covariates', float('nan')):.3f}, with features "
-            f"{auc.get('covariates+features', float('nan')):.3f}.</div>"
-        )
-        cols = [
-            "feature",
-            "category",
-            "status",
-            "prevalence",
-            "lift",
-            "adj_or",
-            "adj_or_low",
-            "adj_or_high",
-            "min_detectable_or",
-            "perm_importance",
-            "importance_se",
-            "importance_q",
-        ]
-        table = self.features[[c for c in cols if c in self.features]].round(3)
-        from .plotting import safe_figure_html
-
-        return (
-            head
-            + self.status_counts().to_frame("features").T.to_html(escape=True)
-            + safe_figure_html(lambda: self.plot_importance(top=20))
-            + table.to_html(index=False, escape=True, max_rows=40)
+        cols = ["feature", "category", "status", "prevalence", "lift", "adj_or", "adj_or_low"]
+        cols += ["adj_or_high", "min_detectable_or", "importance", "importance_se", "importance_q"]
+        return render_result(
+            "Feature discovery",
+            lead=f"{len(self.selected)} of {len(self.features)} features selected",
+            facts=self.summary(),
+            charts=[lambda: self.plot_importance(top=20)],
+            tables=[table_data(self.features, "Features", columns=cols)],
         )
 
     def plot_importance(self, top: int = 30, ax=None):
-        """Held-out conditional importance of the ``top`` features, with 95% intervals; the figure.
+        """Held-out conditional importance of the ``top`` features, with 95% intervals.
 
         Drawn by :func:`milestone_discovery.plotting.plot_importance`, as in the report.
+
+        Parameters
+        ----------
+        top : int
+            Features shown, most important first.
+        ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
+
+        Returns
+        -------
+        matplotlib Axes
         """
         from .plotting import plot_importance  # charts load only when drawn
 
-        return plot_importance(self.features, top=top, ax=ax).figure
+        return plot_importance(self.features, top=top, ax=ax)
 
     def plot_prevalence_importance(self, ax=None):
-        """Prevalence vs importance, with the ubiquitous and niche zones shaded; the figure.
+        """Prevalence vs importance, with the ubiquitous and niche zones shaded.
 
         Drawn by :func:`milestone_discovery.plotting.plot_prevalence_importance`, as in the report.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib Axes
         """
         from .plotting import plot_prevalence_importance  # charts load only when drawn
 
         low, high = self.config.min_prevalence, self.config.max_prevalence
-        return plot_prevalence_importance(self.features, low, high, ax=ax).figure
+        return plot_prevalence_importance(self.features, low, high, ax=ax)
 
 
 # ----------------------------------------------------------------------------- association
@@ -217,13 +240,11 @@ def _chi2_p_value(a, b, c, d) -> np.ndarray:
 
 def _adjust(p: np.ndarray, method: str) -> np.ndarray:
     """Multiplicity-adjusted p-values (``holm`` or ``fdr_bh``); NaN stays NaN."""
-    from statsmodels.stats.multitest import multipletests
-
     p = np.asarray(p, dtype=float)
     out = np.full_like(p, np.nan)
     ok = np.isfinite(p)
     if ok.any():
-        out[ok] = multipletests(p[ok], method=method)[1]
+        out[ok] = stats.adjust_p_values(p[ok], method)
     return out
 
 
@@ -401,10 +422,10 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
     )
 
     def unimportant(r) -> str:
-        if pd.isna(r.perm_importance):
+        if pd.isna(r.importance):
             return "not in the model (constant in the population)"
         text = (
-            f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
+            f"held-out conditional importance {r.importance:.2g} (SE {r.importance_se:.2g}, "
             f"adjusted p {r.importance_q:.2g}); {or_word} {_fmt_or(r)}"
         )
         if r.adj_or_low > 1:
@@ -417,7 +438,7 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
     mark(undecided, "unimportant", rows(unimportant))
     reason[status == "selected"] = rows(
         lambda r: (
-            f"held-out conditional importance {r.perm_importance:.2g} (SE {r.importance_se:.2g}, "
+            f"held-out conditional importance {r.importance:.2g} (SE {r.importance_se:.2g}, "
             f"adjusted p {r.importance_q:.2g}); {or_word} {_fmt_or(r)}"
         )
     )[status == "selected"]
@@ -466,44 +487,15 @@ def adjustment_label(pop: Population) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
 
 
-_ORDER = [
-    "feature",
-    "category",
-    "status",
-    "reason",
-    "prevalence",
-    "adopters",
-    "retention_adopters",
-    "retention_non_adopters",
-    "lift",
-    "phi",
-    "raw_or",
-    "raw_or_low",
-    "raw_or_high",
-    "adj_or",
-    "adj_or_low",
-    "adj_or_high",
-    "adj_p",
-    "adj_p_holm",
-    "raw_p",
-    "raw_p_holm",
-    "min_detectable_or",
-    "perm_importance",
-    "importance_se",
-    "importance_p",
-    "importance_q",
-    "stability",
-    "marginal_importance",
-    "shap_mean_abs",
-    "impurity_importance_biased",
-    "churned_adopters",
-    "near_churn_share",
-    "other_late_share",
-    "leak_p_holm",
-    "top_segment",
-    "top_segment_adopter_share",
-    "top_segment_population_share",
-]
+#: The first columns of ``features.csv``, in order (each described in :mod:`.columns`)
+_ORDER = (
+    "feature category status reason prevalence adopters retention_adopters "
+    "retention_non_adopters lift phi raw_or raw_or_low raw_or_high adj_or adj_or_low "
+    "adj_or_high adj_p adj_p_holm raw_p raw_p_holm min_detectable_or importance "
+    "importance_se importance_p importance_q stability marginal_importance shap_mean_abs "
+    "impurity_importance_biased churned_adopters near_churn_share other_late_share "
+    "leak_p_holm top_segment top_segment_adopter_share top_segment_population_share"
+).split()
 
 
 def discover_features(
@@ -581,7 +573,7 @@ def discover_features(
     rest = [c for c in table.columns if c not in _ORDER and c not in ("timing_leak",)]
     table = table[_ORDER + rest].assign(_rank=table["status"].map(STATUSES.index))
     table = table.sort_values(
-        ["_rank", "perm_importance", "feature"],
+        ["_rank", "importance", "feature"],
         ascending=[True, False, True],
         kind="mergesort",
         na_position="last",

@@ -248,7 +248,40 @@ class Framework:
         return [f["feature"] for f in self.features if f.get("status") == "selected"]
 
     def features_frame(self) -> pd.DataFrame:
+        """Every feature entry as one row (the columns named as in ``framework.json``)."""
         return pd.DataFrame(self.features)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The features table: :meth:`features_frame`."""
+        return self.features_frame()
+
+    def summary(self) -> pd.DataFrame:
+        """Headline figures: features selected, categories, every milestone's threshold.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``quantity`` and ``value``.
+        """
+        from .html_repr import key_figures
+
+        setup, act, util = self.setup or {}, self.activation or {}, self.utilization or {}
+        rows = [
+            ("as of", self.as_of),
+            ("observation window (days)", self.observation_days),
+            ("retention horizon (days)", self.horizon_days),
+            ("features", len(self.features)),
+            ("features selected", len(self.selected_features)),
+            ("maturity categories", len(self.categories)),
+            ("mature overall: in at least m categories, m", self.min_categories),
+            ("setup: checklist steps", setup.get("min_steps")),
+            (f"activation: {act.get('metric', 'metric')} at least", act.get("threshold")),
+            (
+                f"utilization: {util.get('metric', 'metric')} per seat at least",
+                util.get("per_seat_threshold"),
+            ),
+        ]
+        return key_figures(rows)
 
     def score(self, dataset, config=None, *, allow_missing: bool = False) -> pd.DataFrame:
         """Apply the framework to a dataset without refitting: one row per account.
@@ -260,14 +293,16 @@ class Framework:
         return score_accounts(self, dataset, config, allow_missing=allow_missing)
 
     def _repr_html_(self) -> str:
-        import html
+        from .html_repr import render_result
 
-        cats = "".join(
-            f"<li><b>{html.escape(c['name'])}</b>: mature with at least {c.get('min_features')} of "
-            f"{html.escape(', '.join(c['features']))}</li>"
+        cats = [
+            f"{c['name']}: mature with at least {c.get('min_features')} of "
+            + ", ".join(map(str, c["features"]))
             for c in self.maturity.get("categories", [])
-        )
-        return (
-            f"<div><strong>Milestone framework</strong> (as of {html.escape(str(self.as_of))}): "
-            f"mature overall in at least {self.min_categories} categories<ul>{cats}</ul></div>"
+        ]
+        return render_result(
+            "Milestone framework",
+            lead=f"as of {self.as_of}",
+            facts=self.summary(),
+            notes=cats,
         )

@@ -23,7 +23,7 @@ __all__ = ["build_framework", "funnel_table"]
 
 
 def _scan_dict(scan, **extra) -> dict:
-    return {**extra, **scan.summary()}
+    return {**extra, **scan.to_dict()}
 
 
 def _caveats(config: Config, features: FeatureResult, dataset: Dataset) -> list[str]:
@@ -68,7 +68,7 @@ def build_framework(
         "adj_or_high",
         "adj_p_holm",
         "min_detectable_or",
-        "perm_importance",
+        "importance",
         "importance_se",
         "importance_q",
         "stability",
@@ -76,7 +76,7 @@ def build_framework(
         "shap_mean_abs",
         "impurity_importance_biased",
     ]
-    feat = features.features[feat_cols].rename(columns={"perm_importance": "importance"})
+    feat = features.features[feat_cols]
     feat = feat.sort_values("feature", kind="stable")
     feature_list = [
         {k: (None if (isinstance(v, float) and pd.isna(v)) else v) for k, v in row.items()}
@@ -94,7 +94,7 @@ def build_framework(
             entry["min_features"] = int(row["min_features"])
             entry["min_features_ci"] = [scan.ci[0], scan.ci[1]]
             entry.update(
-                {k: v for k, v in scan.summary().items() if k not in ("threshold", "threshold_ci")}
+                {k: v for k, v in scan.to_dict().items() if k not in ("threshold", "threshold_ci")}
             )
             entry["share_basic"] = row["share_basic"]
         cats.append(entry)
@@ -105,7 +105,7 @@ def build_framework(
         "min_categories": maturity.min_categories,
         "shape": overall.shape if overall is not None else "none",
         "min_categories_holdout": (
-            {k: v for k, v in overall.summary().items() if k not in ("threshold", "threshold_ci")}
+            {k: v for k, v in overall.to_dict().items() if k not in ("threshold", "threshold_ci")}
             if overall is not None
             else None
         ),
@@ -140,7 +140,7 @@ def build_framework(
         )
         activation["validation"] = journey.activation_validation.to_dict(orient="records")
     if journey.utilization is not None:
-        s = journey.utilization.summary()
+        s = journey.utilization.to_dict()
         utilization = {
             "metric": jc.utilization_metric,
             "per_seat_threshold": s.pop("threshold"),
@@ -168,7 +168,7 @@ def build_framework(
             setup.update(
                 {
                     f"min_steps_{k}": v
-                    for k, v in journey.setup.summary().items()
+                    for k, v in journey.setup.to_dict().items()
                     if k != "threshold"
                 }
             )
@@ -240,7 +240,7 @@ def _count_sections(
                 "status": status.get(name),
                 "metric": scan.metric,
                 "outcome": scan.outcome,
-                **scan.summary(),
+                **scan.to_dict(),
             }
         )
     for col, why in population.count_skipped.items():

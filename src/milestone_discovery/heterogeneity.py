@@ -56,6 +56,7 @@ import pandas as pd
 from . import stats
 from .errors import InsufficientDataError
 from .framework import clean_json
+from .html_repr import render_result, table_data
 from .plotting_effects import plot_effect_forest, ratio_text
 from .stats import adjust_p_values, breslow_day
 
@@ -232,7 +233,7 @@ class HeterogeneityResult:
         }
 
     def plot_forest(self, feature: str, ax=None):
-        """Odds ratio of retention per level with CIs, per segment dimension; the figure.
+        """Odds ratio of retention per level with CIs, per segment dimension.
 
         Drawn by :func:`~milestone_discovery.plotting_effects.plot_effect_forest`.
 
@@ -241,31 +242,32 @@ class HeterogeneityResult:
         feature : str
             One of :attr:`features`.
         ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
 
         Returns
         -------
-        matplotlib.figure.Figure
+        matplotlib Axes
         """
         if feature not in self.overall.index:
             raise KeyError(f"no results for {feature!r}; features: {self.features}")
         return plot_effect_forest(
             self.levels, self.table, self.overall, feature, level=self.level, ax=ax
-        ).figure
+        )
 
     def _repr_html_(self) -> str:
-        from .plotting import safe_figure_html
-
         flagged = self.segment_specific
-        head = (
-            f"<div><strong>Effect by segment</strong>: {len(self.features)} features, "
-            f"{self.n_accounts:,} accounts, segments {', '.join(self.by) or 'none'}; "
-            f"{self.test}, {_MULTIPLICITY[self.multiplicity]} across features. "
-            f"{len(flagged)} segment-specific.</div>"
+        lead = (
+            f"{len(self.features)} features, {self.n_accounts:,} accounts, segments "
+            f"{', '.join(self.by) or 'none'}; {self.test}, "
+            f"{_MULTIPLICITY[self.multiplicity]} across features; {len(flagged)} segment-specific"
         )
-        plots = "".join(
-            safe_figure_html(lambda f=f: self.plot_forest(f)) for f in list(flagged)[:3]
+        return render_result(
+            "Effect by segment",
+            lead=lead,
+            charts=[lambda f=f: self.plot_forest(f) for f in list(flagged)[:3]],
+            tables=[table_data(self.summary())],
+            notes=self.notes,
         )
-        return head + plots + self.summary().to_html(index=False, escape=True)
 
 
 def _verdict(t: pd.DataFrame) -> str:

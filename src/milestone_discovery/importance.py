@@ -58,16 +58,24 @@ EPS = 1e-6
 
 
 def importance_forest(
-    cfg: FeatureConfig, seed: int, n_estimators: int | None = None
+    cfg: FeatureConfig, seed: int, n_estimators: int | None = None, n_rows: int | None = None
 ) -> RandomForestClassifier:
     """The study's forest: bounded depth and leaf size, no class weights
     (calibrated probabilities).
+
+    With ``n_rows`` (the training rows) above ``cfg.tree_max_rows``, each tree
+    is grown on a bootstrap sample of ``tree_max_rows`` rows instead of
+    ``n_rows``: a tree of bounded depth has at most ``2**max_depth`` leaves,
+    so beyond some tens of rows per leaf more rows barely change it, while
+    the forest as a whole still sees every row.
     """
+    cap = cfg.tree_max_rows
     return RandomForestClassifier(
         n_estimators=n_estimators or cfg.n_estimators,
         max_depth=cfg.max_depth,
         min_samples_leaf=cfg.min_samples_leaf,
         max_features="sqrt",
+        max_samples=cap if n_rows is not None and n_rows > cap else None,
         n_jobs=-1,
         random_state=seed,
     )
@@ -235,7 +243,7 @@ def cross_fitted_importance(
     Returns
     -------
     CrossFitResult
-        ``importance`` has ``feature``, ``perm_importance``, ``importance_se``,
+        ``importance`` has ``feature``, ``importance``, ``importance_se``,
         ``importance_p``, ``stability`` (share of repeats whose own estimate
         is significant at ``cfg.alpha``, its standard error taken as ``sqrt(n_repeats)``
         times the pooled one), ``marginal_importance`` (ordinary
@@ -270,7 +278,7 @@ def cross_fitted_importance(
     ):
         r = s // cfg.n_splits
         t0 = time.perf_counter()
-        model = importance_forest(cfg, seed + s).fit(X[train], y[train])
+        model = importance_forest(cfg, seed + s, n_rows=len(train)).fit(X[train], y[train])
         model.set_params(
             n_jobs=1
         )  # threads would sum trees in varying order: one for reproducibility
@@ -314,7 +322,7 @@ def cross_fitted_importance(
         t0 = time.perf_counter()
         if X_cov.shape[1]:
             cov_model = importance_forest(
-                cfg, seed + s, n_estimators=max(cfg.n_estimators // 4, 10)
+                cfg, seed + s, n_estimators=max(cfg.n_estimators // 4, 10), n_rows=len(train)
             )
             cov_model.fit(X_cov[train], y[train]).set_params(n_jobs=1)
             cov_pred = cov_model.predict_proba(X_cov[test])[:, 1]
@@ -338,7 +346,7 @@ def cross_fitted_importance(
     table = pd.DataFrame(
         {
             "feature": names,
-            "perm_importance": importance,
+            "importance": importance,
             "importance_se": se,
             "importance_p": _st.norm.sf(z),
             "stability": (z_r > _st.norm.ppf(1 - cfg.alpha)).mean(axis=0),

@@ -28,7 +28,6 @@ Every threshold comes from :func:`~milestone_discovery.thresholds.scan_threshold
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,18 +37,15 @@ from . import stats
 from .config import Config
 from .data import Dataset
 from .errors import InsufficientDataError
-from .population import (
-    Population,
-    band_order,
-    monthly_activity,
-)
+from .html_repr import render_result, table_data
+from .population import Population, band_order, monthly_activity
 from .thresholds import ThresholdScan, scan_thresholds
 
 __all__ = [
     "JourneyResult",
-    "discover_journey",
-    "compare_rates",
     "STAGES",
+    "compare_rates",
+    "discover_journey",
     "journey_metrics",
     "with_early_activity",
 ]
@@ -94,7 +90,16 @@ class JourneyResult:
     config: object = None
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per milestone with its threshold and statistics."""
+        """One row per milestone with its threshold and statistics.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``milestone``, ``unit``, the columns of
+            :meth:`ThresholdScan.summary <milestone_discovery.thresholds.ThresholdScan.summary>`
+            (intervals as ``_low``/``_high``) and ``skipped`` (why there is no
+            threshold, else empty).
+        """
         rows = []
         for name, scan, unit in (
             ("setup", self.setup, "checklist steps"),
@@ -106,55 +111,68 @@ class JourneyResult:
                     {"milestone": name, "threshold": None, "skipped": self.skipped.get(name, "")}
                 )
                 continue
-            rows.append({"milestone": name, "unit": unit, **scan.summary(), "skipped": ""})
+            stats_row = scan.summary().iloc[0].to_dict()
+            rows.append({"milestone": name, "unit": unit, **stats_row, "skipped": ""})
         return pd.DataFrame(rows)
 
-    def _repr_html_(self) -> str:
-        from .plotting import safe_figure_html  # charts load only when displayed
+    def summary(self) -> pd.DataFrame:
+        """Per milestone: threshold with CI, share reaching it, held-out lift with CI, shape.
 
-        parts = [
-            "<div><strong>Journey milestones</strong></div>",
-            self.to_frame().to_html(index=False, escape=True),
-        ]
+        Returns
+        -------
+        pandas.DataFrame
+            One row per milestone (setup, activation, utilization).
+        """
+        cols = ["milestone", "unit", "threshold", "threshold_low", "threshold_high"]
+        cols += ["share_above", "lift", "lift_low", "lift_high", "shape", "skipped"]
+        frame = self.to_frame()
+        return frame[[c for c in cols if c in frame.columns]]
+
+    def _repr_html_(self) -> str:
+        charts = []
         if self.activation is not None:
-            parts.append(safe_figure_html(self.plot_activation))
+            charts.append(self.plot_activation)
         if self.utilization_by_size is not None:
-            parts.append(safe_figure_html(self.plot_utilization_by_size))
-        if self.setup_steps is not None:
-            parts.append(
-                self.setup_steps.drop(columns=["reason"]).round(3).to_html(index=False, escape=True)
-            )
-        if self.activation_validation is not None:
-            parts.append(self.activation_validation.round(3).to_html(index=False, escape=True))
-        for stage, why in self.skipped.items():
-            parts.append(f"<p>{html.escape(stage)} skipped: {html.escape(why)}</p>")
-        return "".join(parts)
+            charts.append(self.plot_utilization_by_size)
+        steps = None if self.setup_steps is None else self.setup_steps.drop(columns=["reason"])
+        return render_result(
+            "Journey milestones",
+            tables=[
+                table_data(self.summary()),
+                table_data(steps, "Setup steps"),
+                table_data(self.activation_validation, "Activated vs not"),
+            ],
+            charts=charts,
+            notes=[f"{stage} skipped: {why}" for stage, why in self.skipped.items()],
+        )
 
     def plot_activation(self, ax=None):
-        """Phi by activation threshold (against no early churn)."""
+        """Phi by activation threshold (against no early churn); the Axes."""
         return self.activation.plot_phi(ax=ax)
 
     def plot_utilization(self, ax=None):
-        """Phi by per-seat utilization threshold (against retention)."""
+        """Phi by per-seat utilization threshold (against retention); the Axes."""
         return self.utilization.plot_phi(ax=ax)
 
     def plot_utilization_by_size(self, ax=None):
-        """Attainment by size band: raw-volume threshold vs per-seat threshold; the figure.
+        """Attainment by size band: raw-volume threshold vs per-seat threshold; the Axes.
 
-        Drawn by :func:`milestone_discovery.plotting.plot_utilization_by_size`, as in the report.
+        Drawn on ``ax`` (default: a new figure) by
+        :func:`milestone_discovery.plotting.plot_utilization_by_size`, as in the report.
         """
         from .plotting import plot_utilization_by_size  # charts load only when drawn
 
-        return plot_utilization_by_size(self.utilization_by_size, ax=ax).figure
+        return plot_utilization_by_size(self.utilization_by_size, ax=ax)
 
     def plot_setup(self, ax=None):
-        """Risk ratio of activation for each setup step, with 95% CI and status; the figure.
+        """Risk ratio of activation for each setup step, with 95% CI and status; the Axes.
 
-        Drawn by :func:`milestone_discovery.plotting.plot_setup_steps`, as in the report.
+        Drawn on ``ax`` (default: a new figure) by
+        :func:`milestone_discovery.plotting.plot_setup_steps`, as in the report.
         """
         from .plotting import plot_setup_steps  # charts load only when drawn
 
-        return plot_setup_steps(self.setup_steps, ax=ax).figure
+        return plot_setup_steps(self.setup_steps, ax=ax)
 
 
 # ----------------------------------------------------------------------------- metrics

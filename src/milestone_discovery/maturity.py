@@ -30,7 +30,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +39,7 @@ from . import stats
 from .config import Config
 from .errors import InsufficientDataError
 from .features import FeatureResult
+from .html_repr import key_figures, render_result, table_data
 from .maturity_step import best_step, choose_step
 from .population import Population
 from .thresholds import ThresholdScan, scan_thresholds, split_halves
@@ -54,8 +54,11 @@ class MaturityResult:
     Attributes
     ----------
     categories : pandas.DataFrame
-        One row per category: features, ``min_features`` (k) with CI, share of
-        accounts mature, retention of mature vs not, lift with CI, phi.
+        One row per category: features, ``min_features`` (k) with its CI
+        (``min_features_low``/``_high``), ``share_mature``, the held-out
+        retention of accounts mature in it vs not (``outcome_rate_above`` and
+        ``outcome_rate_below``, as in ``framework.json``) and their ratio
+        ``lift``, each with ``_low``/``_high``, ``phi``, ``shape``.
     assignments : pandas.DataFrame
         One row per selected feature: catalog category, data cluster, the
         category used, and whether catalog and data agree.
@@ -94,59 +97,82 @@ class MaturityResult:
         return a[a["agrees"] == False]  # noqa: E712 - NaN means no catalog
 
     def to_frame(self) -> pd.DataFrame:
+        """The categories table (a copy): one row per maturity category."""
         return self.categories.copy()
 
-    def _repr_html_(self) -> str:
-        m = "n/a" if self.min_categories is None else self.min_categories
-        ari = (
-            ""
-            if self.adjusted_rand_index is None
-            else f"; catalog vs data clusters ARI {self.adjusted_rand_index:.2f}"
-        )
-        head = (
-            f"<div><strong>Maturity</strong>: {len(self.categories)} categories "
-            f"({html.escape(self.source)}), "
-            f"mature overall = mature in at least {m} categories; "
-            f"{self.share_mature:.1%} of accounts mature{ari}.</div>"
-        )
-        cols = [
-            "category",
-            "n_features",
-            "min_features",
-            "min_features_ci",
-            "share_mature",
-            "retention_mature",
-            "retention_not_mature",
-            "lift",
-            "lift_ci",
-        ]
-        cat = self.categories[[c for c in cols if c in self.categories]]
-        from .plotting import safe_figure_html
+    def summary(self) -> pd.DataFrame:
+        """Headline figures: categories, the overall rule ``m`` with its CI, share mature.
 
-        return (
-            head
-            + cat.to_html(index=False, escape=True)
-            + safe_figure_html(self.plot_retention_by_count)
-            + self.by_count.round(3).to_html(index=False, escape=True)
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``quantity`` and ``value``.
+        """
+        ci = self.step["ci"] if self.step else (None, None)
+        return key_figures(
+            [
+                ("categories", len(self.categories)),
+                ("categories from", self.source),
+                ("mature overall: mature in at least m categories, m", self.min_categories),
+                ("m, low", ci[0]),
+                ("m, high", ci[1]),
+                ("shape of the step at m", None if self.overall is None else self.overall.shape),
+                ("share of accounts mature", self.share_mature),
+                ("catalog vs data clusters, adjusted Rand index", self.adjusted_rand_index),
+                ("data clusters", self.n_clusters),
+                ("features whose data cluster disagrees with the catalog", len(self.disagreements)),
+            ]
+        )
+
+    def _repr_html_(self) -> str:
+        cols = ["category", "n_features", "min_features", "min_features_low", "min_features_high"]
+        cols += ["share_mature", "outcome_rate_above", "outcome_rate_below", "lift", "lift_low"]
+        cols += ["lift_high", "shape"]
+        return render_result(
+            "Maturity",
+            lead=f"{len(self.categories)} categories ({self.source})",
+            facts=self.summary(),
+            charts=[self.plot_retention_by_count],
+            tables=[
+                table_data(self.categories, "Categories", columns=cols),
+                table_data(self.by_count, "Retention by number of mature categories"),
+            ],
+            notes=self.notes,
         )
 
     def plot_retention_by_count(self, ax=None):
-        """Retention by number of mature categories, with 95% CIs and the chosen m; the figure.
+        """Retention by number of mature categories, with 95% CIs and the chosen m.
 
         Drawn by :func:`milestone_discovery.plotting.plot_retention_by_count`, as in the report.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib Axes
         """
         from .plotting import plot_retention_by_count  # charts load only when drawn
 
-        return plot_retention_by_count(self.by_count, self.min_categories, ax=ax).figure
+        return plot_retention_by_count(self.by_count, self.min_categories, ax=ax)
 
     def plot_categories(self, ax=None):
-        """Share of accounts using each category at all, and mature in it; the figure.
+        """Share of accounts using each category at all, and mature in it.
 
         Drawn by :func:`milestone_discovery.plotting.plot_categories`, as in the report.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib Axes
         """
         from .plotting import plot_categories  # charts load only when drawn
 
-        return plot_categories(self.categories, ax=ax).figure
+        return plot_categories(self.categories, ax=ax)
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -365,16 +391,18 @@ def discover_maturity(
             row
             | {
                 "min_features": k,
-                "min_features_ci": f"{scan.ci[0]:g}-{scan.ci[1]:g}",
-                "min_features_ci_low": scan.ci[0],
-                "min_features_ci_high": scan.ci[1],
+                "min_features_low": scan.ci[0],
+                "min_features_high": scan.ci[1],
                 "share_mature": scan.share_above,
-                "retention_mature": scan.rate_above,
-                "retention_not_mature": scan.rate_below,
+                "outcome_rate_above": scan.rate_above,
+                "outcome_rate_above_low": scan.rate_above_ci[0],
+                "outcome_rate_above_high": scan.rate_above_ci[1],
+                "outcome_rate_below": scan.rate_below,
+                "outcome_rate_below_low": scan.rate_below_ci[0],
+                "outcome_rate_below_high": scan.rate_below_ci[1],
                 "lift": scan.lift,
-                "lift_ci": f"{scan.lift_ci[0]:.2f}-{scan.lift_ci[1]:.2f}",
-                "lift_ci_low": scan.lift_ci[0],
-                "lift_ci_high": scan.lift_ci[1],
+                "lift_low": scan.lift_ci[0],
+                "lift_high": scan.lift_ci[1],
                 "phi": scan.phi,
                 "shape": scan.shape,
                 "bootstrap_agreement": scan.bootstrap_agreement,

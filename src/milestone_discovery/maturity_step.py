@@ -17,20 +17,23 @@ __all__ = ["choose_step", "best_step"]
 def best_step(levels: np.ndarray, pos: np.ndarray, tot: np.ndarray, candidates, min_share: float):
     """The candidate whose step *up* (beyond a linear trend) fits best; None if no step goes up."""
     n = tot.sum()
+    candidates = list(candidates)
+    shares = [tot[levels >= m].sum() / n for m in candidates]
+    ok = [min_share <= share <= 1 - min_share for share in shares]
+    fitted = [m for m, good in zip(candidates, ok, strict=True) if good]
+    ll = dict.fromkeys(candidates, -np.inf)
+    coef = dict.fromkeys(candidates, np.nan)
+    if fitted:  # every candidate's model at once
+        design = np.stack([np.column_stack([levels, (levels >= m).astype(float)]) for m in fitted])
+        lls, betas = stats.logistic_fit_batch(design, np.tile(pos, (len(fitted), 1)), tot)
+        ll.update(zip(fitted, lls.tolist(), strict=True))
+        coef.update(zip(fitted, betas[:, -1].tolist(), strict=True))
     best, table = None, []
-    for m in candidates:
-        share = tot[levels >= m].sum() / n
-        ok = min_share <= share <= 1 - min_share
-        ll, coef = -np.inf, np.nan
-        if ok:
-            ll, beta = stats.logistic_fit(
-                np.column_stack([levels, (levels >= m).astype(float)]), pos, tot
-            )
-            coef = beta[-1]
-        up = ok and coef > 0
-        table.append((m, share, ok, ll, coef))
-        if up and (best is None or ll > best[1] + 1e-9):
-            best = (m, ll)
+    for m, share, good in zip(candidates, shares, ok, strict=True):
+        up = good and coef[m] > 0
+        table.append((m, share, good, ll[m], coef[m]))
+        if up and (best is None or ll[m] > best[1] + 1e-9):
+            best = (m, ll[m])
     return (None if best is None else int(best[0])), table
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "SETUP_STATUS_COLORS",
     "SETUP_STATUS_WORDS",
     "figure_html",
+    "figure_uri",
     "interval_errors",
     "percent_axis",
     "plot_categories",
@@ -77,6 +78,7 @@ __all__ = [
     "plot_threshold_scan",
     "plot_utilization_by_size",
     "safe_figure_html",
+    "safe_figure_uri",
     "status_rank",
     "status_word",
 ]
@@ -119,20 +121,18 @@ def _is_true(values: pd.Series) -> pd.Series:
 def plot_importance(features: pd.DataFrame, top: int = 30, ax=None):
     """The ``top`` most important features: held-out importance with its 95% interval.
 
-    ``features``: ``feature``, ``status``, ``perm_importance`` and optionally
+    ``features``: ``feature``, ``status``, ``importance`` and optionally
     ``importance_se`` (``FeatureResult.to_frame()`` or ``features.csv``).
     """
     from matplotlib.patches import Patch
 
-    require_columns(features, ["feature", "status", "perm_importance"], "importance")
-    data = numeric_columns(features, ["perm_importance", "importance_se"]).dropna(
-        subset=["perm_importance"]
-    )
+    require_columns(features, ["feature", "status", "importance"], "importance")
+    data = numeric_columns(features, ["importance", "importance_se"]).dropna(subset=["importance"])
     if data.empty:
         raise NothingToPlot("importance: no feature has an importance")
-    data = data.sort_values(
-        ["perm_importance", "feature"], ascending=[False, True], kind="stable"
-    ).head(top)[::-1]
+    data = data.sort_values(["importance", "feature"], ascending=[False, True], kind="stable").head(
+        top
+    )[::-1]
     sd = (
         1.96 * data["importance_se"].fillna(0.0) if "importance_se" in data else np.zeros(len(data))
     )
@@ -140,7 +140,7 @@ def plot_importance(features: pd.DataFrame, top: int = 30, ax=None):
     y = np.arange(len(data))
     ax.barh(
         y,
-        data["perm_importance"],
+        data["importance"],
         xerr=sd,
         color=[STATUS_COLORS.get(s, GREY) for s in data["status"]],
         height=0.7,
@@ -181,22 +181,20 @@ def _spread(xs: np.ndarray, ys: np.ndarray, widths: np.ndarray, gap: float) -> n
 def plot_prevalence_importance(features: pd.DataFrame, low: float, high: float, ax=None):
     """How common each feature is vs how much it matters; niche and ubiquitous zones shaded.
 
-    ``features``: ``feature``, ``status``, ``prevalence``, ``perm_importance``;
+    ``features``: ``feature``, ``status``, ``prevalence``, ``importance``;
     ``low``, ``high``: the prevalence screens (``FeatureConfig.min_prevalence``,
     ``max_prevalence``).
     """
-    require_columns(features, ["feature", "status", "prevalence", "perm_importance"], "prevalence")
-    data = numeric_columns(features, ["prevalence", "perm_importance"])
-    data = data.assign(perm_importance=data["perm_importance"].fillna(0.0)).dropna(
-        subset=["prevalence"]
-    )
+    require_columns(features, ["feature", "status", "prevalence", "importance"], "prevalence")
+    data = numeric_columns(features, ["prevalence", "importance"])
+    data = data.assign(importance=data["importance"].fillna(0.0)).dropna(subset=["prevalence"])
     if data.empty:
         raise NothingToPlot("prevalence: no feature has a prevalence")
     ax, created = new_axes(ax, (10.0, 4.5))
     ax.axvspan(0, low, color=GREY_LIGHT, alpha=0.6, lw=0, zorder=0)
     ax.axvspan(high, 1, color=GREY_LIGHT, alpha=0.6, lw=0, zorder=0)
-    top = float(data["perm_importance"].max()) or 1.0
-    bottom = min(0.0, float(data["perm_importance"].min()))
+    top = float(data["importance"].max()) or 1.0
+    bottom = min(0.0, float(data["importance"].min()))
     ymax = top + 0.2 * (top - bottom)
     ax.set_xlim(0, 1)
     ax.set_ylim(bottom - 0.03 * (top - bottom), ymax)
@@ -206,7 +204,7 @@ def plot_prevalence_importance(features: pd.DataFrame, low: float, high: float, 
         group = data[data["status"] == status]
         ax.scatter(
             group["prevalence"],
-            group["perm_importance"],
+            group["importance"],
             s=30 if status == "selected" else 18,
             color=STATUS_COLORS.get(status, GREY),
             label=status_word(status),
@@ -218,7 +216,7 @@ def plot_prevalence_importance(features: pd.DataFrame, low: float, high: float, 
     if len(sel):
         lo_y, hi_y = ax.get_ylim()
         fx = sel["prevalence"].to_numpy(dtype=float)
-        fy = (sel["perm_importance"].to_numpy(dtype=float) - lo_y) / (hi_y - lo_y)
+        fy = (sel["importance"].to_numpy(dtype=float) - lo_y) / (hi_y - lo_y)
         names = [str(f) for f in sel["feature"]]
         ly = _spread(fx, fy, np.array([0.012 + 0.0075 * len(n) for n in names]), gap=0.055)
         for name, x, y0, y1 in zip(names, fx, fy, ly, strict=True):
@@ -404,9 +402,23 @@ def plot_threshold_scan(
 
 
 # ----------------------------------------------------------------------------- HTML
-def figure_html(fig, dpi: int = 90) -> str:
-    """An ``<img>`` tag holding a figure as an inline PNG, for ``_repr_html_``; closes the figure.
+def figure_uri(chart, dpi: int = 90) -> str:
+    """A chart as a PNG ``data:`` URI, for ``_repr_html_``; closes its figure.
 
+    Parameters
+    ----------
+    chart : matplotlib Axes or Figure
+        What a ``plot_*`` function or method returned.
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    str
+        ``"data:image/png;base64,..."``.
+
+    Notes
+    -----
     Closing matters in Jupyter: a figure left open would be drawn a second time
     below the result.
     """
@@ -415,16 +427,27 @@ def figure_html(fig, dpi: int = 90) -> str:
 
     import matplotlib.pyplot as plt
 
+    fig = getattr(chart, "figure", None) or chart
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img style="max-width:100%" src="data:image/png;base64,{data}"/>'
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def safe_figure_uri(plot) -> str:
+    """``figure_uri(plot())``, or ``""`` when the chart cannot be drawn (a display must not fail)."""
+    try:
+        return figure_uri(plot())
+    except Exception:  # noqa: BLE001 - display is best effort; the tables are still shown
+        return ""
+
+
+def figure_html(chart, dpi: int = 90) -> str:
+    """An ``<img>`` tag holding a chart (Axes or Figure) as an inline PNG; closes the figure."""
+    return f'<img style="max-width:100%" src="{figure_uri(chart, dpi)}"/>'
 
 
 def safe_figure_html(plot) -> str:
-    """``figure_html(plot())``, or an empty string if the plot cannot be drawn (a display must not fail)."""
-    try:
-        return figure_html(plot())
-    except Exception:  # noqa: BLE001 - display is best effort; the tables are still shown
-        return ""
+    """``figure_html(plot())``, or ``""`` when the chart cannot be drawn (a display must not fail)."""
+    uri = safe_figure_uri(plot)
+    return f'<img style="max-width:100%" src="{uri}"/>' if uri else ""

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .config import Config
 from .data import Dataset, size_band_lower_bounds
+from .html_repr import render_result, table_data
 from .population_wide import count_feature_name, wide_outcomes, wide_population_fields
 from .thresholds import ThresholdScan
 
@@ -33,6 +34,7 @@ __all__ = [
     "build_population",
     "count_feature_name",
     "monthly_activity",
+    "retention_population",
     "size_band_labels",
     "wide_outcomes",
     "EXCLUSION_REASONS",
@@ -167,8 +169,18 @@ class Population:
     def retention_rate(self) -> float:
         return float(self.retained.mean()) if len(self.retained) else float("nan")
 
+    def to_frame(self) -> pd.DataFrame:
+        """Every account with ``eligible`` and ``exclusion_reason`` (a copy of :attr:`accounts`)."""
+        return self.accounts.copy()
+
     def summary(self) -> pd.DataFrame:
-        """Population counts: total, excluded by reason, eligible, retained."""
+        """Population counts: total, excluded by reason, eligible, retained.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``group`` and ``accounts``, one row per group.
+        """
         rows = [{"group": "all accounts", "accounts": len(self.accounts)}]
         rows += [
             {"group": f"excluded: {r.reason}", "accounts": int(r.accounts)}
@@ -186,12 +198,16 @@ class Population:
         return pd.DataFrame(rows)
 
     def _repr_html_(self) -> str:
-        return (
-            f"<div><strong>Population</strong>: {self.n_eligible} eligible accounts, "
-            f"retention {self.retention_rate:.1%}, {self.flags.shape[1]} features "
-            f"(window {self.observation_days} d, horizon {self.horizon_days} d)"
-            f"{self.summary().to_html(index=False, escape=True)}"
-            f"{self.exclusions.to_html(index=False, escape=True)}</div>"
+        lead = (
+            f"{self.n_eligible:,} eligible accounts, retention {self.retention_rate:.1%}, "
+            f"{self.flags.shape[1]} features (window {self.observation_days} d, "
+            f"horizon {self.horizon_days} d)"
+        )
+        return render_result(
+            "Population",
+            lead=lead,
+            facts=self.summary(),
+            tables=[table_data(self.exclusions, "Excluded accounts")],
         )
 
 
@@ -358,6 +374,45 @@ def _labels(dataset: Dataset, config: Config, segments: pd.DataFrame) -> dict[st
     return out
 
 
+def retention_population(dataset: Dataset, config: Config | None = None) -> pd.DataFrame:
+    """Who is in the retention population, and the outcome of those who are.
+
+    Cheap (no flags): scoring and the temporal check need only this.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        A dated dataset (tables).
+    config : Config, optional
+        Time windows (``study.observation_days``, ``study.horizon_days``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset.accounts`` (in order, fresh index) with ``eligible``,
+        ``exclusion_reason`` (a key of :data:`EXCLUSION_REASONS`, None when
+        eligible) and ``retained`` (1/0, NaN when not eligible).
+    """
+    study = (config or Config()).study
+    acc = dataset.accounts.reset_index(drop=True)
+    as_of = pd.Timestamp(dataset.as_of)
+    signup = acc["signup_date"]
+    churn = acc["churn_date"]
+    churn_day = (churn - signup).dt.days  # NaN while a customer
+    churned_in_window = churn_day.notna() & (churn_day < study.observation_days)
+    too_young = signup + pd.Timedelta(days=study.horizon_days) > as_of
+    reason = pd.Series(None, index=acc.index, dtype=object)
+    reason[too_young] = "too_young"
+    reason[churned_in_window] = "churned_in_window"  # known regardless of age
+    eligible = reason.isna()
+    retained = ~(churn_day.notna() & (churn_day < study.horizon_days))
+    return acc.assign(
+        eligible=eligible.to_numpy(),
+        exclusion_reason=reason.to_numpy(),
+        retained=np.where(eligible, retained, np.nan),
+    )
+
+
 def build_population(dataset: Dataset, config: Config | None = None) -> Population:
     """Build flags, retention label and eligible population from a dataset.
 
@@ -390,23 +445,10 @@ def build_population(dataset: Dataset, config: Config | None = None) -> Populati
         return Population(**fields)
     covariates = _covariates(acc)
 
-    as_of = pd.Timestamp(dataset.as_of)
-    signup = acc["signup_date"]
-    churn = acc["churn_date"]
-    churn_day = (churn - signup).dt.days  # NaN while a customer
-    churned_in_window = churn_day.notna() & (churn_day < study.observation_days)
-    too_young = signup + pd.Timedelta(days=study.horizon_days) > as_of
-    reason = pd.Series(None, index=acc.index, dtype=object)
-    reason[too_young] = "too_young"
-    reason[churned_in_window] = "churned_in_window"  # known regardless of age
-    eligible = reason.isna()
-    retained = ~(churn_day.notna() & (churn_day < study.horizon_days))
-
-    accounts = acc.assign(
-        eligible=eligible.to_numpy(),
-        exclusion_reason=reason.to_numpy(),
-        retained=np.where(eligible, retained, np.nan),
-    )
+    accounts = retention_population(dataset, config)
+    eligible = accounts["eligible"].astype(bool)
+    reason = accounts["exclusion_reason"]
+    retained = accounts["retained"] == 1
     counts = reason.value_counts()
     exclusions = pd.DataFrame(
         [
@@ -446,17 +488,22 @@ def window_flags(dataset: Dataset, observation_days: int) -> pd.DataFrame:
     """
     usage = dataset.feature_usage
     signup = dataset.accounts.set_index("account_id")["signup_date"]
-    day = (
-        usage["first_used_at"].to_numpy() - signup.reindex(usage["account_id"]).to_numpy()
-    ) / np.timedelta64(1, "D")
-    inside = usage.loc[(day >= 0) & (day < observation_days), ["account_id", "feature"]]
-    features = dataset.features
     rows = pd.Index(signup.index, name="account_id")
-    r = rows.get_indexer(inside["account_id"])
-    c = pd.Index(features).get_indexer(inside["feature"])
+    features = dataset.features
+    r = rows.get_indexer(usage["account_id"])
+    c = pd.Index(features).get_indexer(usage["feature"])
+    day = (usage["first_used_at"].to_numpy() - _with_missing_last(signup)[r]) / np.timedelta64(
+        1, "D"
+    )
+    inside = (r >= 0) & (c >= 0) & (day >= 0) & (day < observation_days)
     matrix = np.zeros((len(rows), len(features)), dtype=bool)
-    matrix[r, c] = True
+    matrix[r[inside], c[inside]] = True
     return pd.DataFrame(matrix, index=rows, columns=pd.Index(features, name="feature"))
+
+
+def _with_missing_last(dates: pd.Series) -> np.ndarray:
+    """The dates as datetime64 with NaT appended, so that index -1 (not found) reads NaT."""
+    return np.append(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
 
 
 def _near_churn(
@@ -477,31 +524,31 @@ def _near_churn(
     """
     usage = dataset.feature_usage
     acc = dataset.accounts.set_index("account_id").reindex(eligible)
-    signup = acc["signup_date"].reindex(usage["account_id"]).to_numpy()
-    churn = acc["churn_date"].reindex(usage["account_id"]).to_numpy()
-    first = usage["first_used_at"].to_numpy()
-    in_pop = usage["account_id"].isin(eligible).to_numpy()
-    day = (first - signup) / np.timedelta64(1, "D")
+    row = acc.index.get_indexer(usage["account_id"])  # -1: not in the population
+    in_pop = row >= 0
+    signup = _with_missing_last(acc["signup_date"])[row]  # row -1 picks the missing value
+    churn = _with_missing_last(acc["churn_date"])[row]
+    day = (usage["first_used_at"].to_numpy() - signup) / np.timedelta64(1, "D")
     churn_day = (churn - signup) / np.timedelta64(1, "D")
     adopted = in_pop & (day >= 0) & (day < observation_days)
     soon = adopted & (churn_day >= observation_days) & (churn_day < observation_days + days)
     lead = churn_day - day
-    frame = pd.DataFrame(
+    features = pd.Index(dataset.features)
+    col = features.get_indexer(usage["feature"])
+    known = col >= 0
+
+    def per_feature(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(col[mask & known], minlength=len(features)).astype(int)
+
+    return pd.DataFrame(
         {
-            "feature": usage["feature"].to_numpy(),
-            "churned_adopter": soon,
-            "near": soon & (lead <= days),
-            "other_adopter": adopted & ~soon,
-            "late": adopted & ~soon & (day >= observation_days - days),
-        }
+            "churned_adopters": per_feature(soon),
+            "first_use_near_churn": per_feature(soon & (lead <= days)),
+            "other_adopters": per_feature(adopted & ~soon),
+            "other_first_use_late": per_feature(adopted & ~soon & (day >= observation_days - days)),
+        },
+        index=pd.Index(features, name="feature"),
     )
-    out = frame.groupby("feature").agg(
-        churned_adopters=("churned_adopter", "sum"),
-        first_use_near_churn=("near", "sum"),
-        other_adopters=("other_adopter", "sum"),
-        other_first_use_late=("late", "sum"),
-    )
-    return out.reindex(dataset.features, fill_value=0).astype(int)
 
 
 def monthly_activity(dataset: Dataset) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The query engine (DuckDB): connections, and input tables given as SQL queries.
+"""Input tables given as SQL queries, and the connection to the query engine.
 
 Any input table may be given in the study config as a SQL query instead of a
 file of the dataset folder::
@@ -7,32 +7,33 @@ file of the dataset folder::
     query = \"\"\"select s.account_id, u.feature_name as event, u.usage_date as timestamp
                from 'usage.csv' u join 'subscriptions.csv' s using (subscription_id)\"\"\"
 
-The query runs in DuckDB with file names resolved against the dataset folder
-(DuckDB's ``file_search_path``); its result is then checked exactly like a
-file of that table (see :mod:`milestone_discovery.data`). The ``events`` table
-never leaves the engine: it is reduced to the per-account tables there (see
-:mod:`milestone_discovery.events`).
+The query runs in the engine of ``[engine]`` (see :mod:`milestone_discovery.engines`):
+in DuckDB (the default) file names are resolved against the dataset folder
+(DuckDB's ``file_search_path``); in Spark it is Spark SQL and the folder's
+files are views named after them. Its result is then checked exactly like a
+file of that table (see :mod:`milestone_discovery.data`). The ``events``
+table never leaves the engine: it is reduced to the per-account tables there
+(see :mod:`milestone_discovery.events`).
 
-The engine works out of core: ``[engine] memory_limit`` bounds its memory and
-it spills to ``[engine] temp_directory`` (a fresh temporary folder by default,
-removed when the connection closes).
+The engine works out of core: DuckDB's memory is bounded by ``[engine]
+memory_limit`` and it spills to ``[engine] temp_directory`` (a fresh
+temporary folder by default, removed when the connection closes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from .config import Config
-from .errors import ConfigError, DataValidationError, Problem
+from .engines import open_engine
+from .errors import DataValidationError, Problem
 
-__all__ = ["connect", "query_label", "query_sql", "read_query"]
+__all__ = ["connect", "query_label", "query_sql", "query_statement", "read_query"]
 
 
 def query_label(name: str) -> str:
@@ -41,8 +42,10 @@ def query_label(name: str) -> str:
 
 
 @contextlib.contextmanager
-def connect(folder: str | Path | None, config: Config | None = None) -> Iterator:
-    """A DuckDB connection set up for reading a dataset, closed (and its spill folder removed) on exit.
+def connect(
+    folder: str | Path | None, config: Config | None = None, engine: str | None = None
+) -> Iterator:
+    """The query engine set up for reading a dataset, closed (its spill folder removed) on exit.
 
     Parameters
     ----------
@@ -51,39 +54,16 @@ def connect(folder: str | Path | None, config: Config | None = None) -> Iterator
     config : Config, optional
         ``[data] timezone`` (the session time zone: zoned timestamps are
         converted to it) and the ``[engine]`` settings.
+    engine : {"duckdb", "spark"}, optional
+        Overrides ``[engine] engine``.
 
     Yields
     ------
-    duckdb.DuckDBPyConnection
+    milestone_discovery.engines.Engine
+        See :func:`milestone_discovery.engines.open_engine`.
     """
-    import duckdb
-
-    config = config or Config()
-    engine = config.engine
-    spill = engine.temp_directory
-    own_spill = None
-    if spill is None:
-        own_spill = spill = tempfile.mkdtemp(prefix="milestones-duckdb-")
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = ?", [str(config.data.timezone or "UTC")])
-        con.execute("SET temp_directory = ?", [str(spill)])
-        if folder is not None:
-            con.execute("SET file_search_path = ?", [str(Path(folder).resolve())])
-        for key, value in (("memory_limit", engine.memory_limit), ("threads", engine.threads)):
-            if value is None:
-                continue
-            try:
-                con.execute(f"SET {key} = ?", [value])
-            except Exception as exc:  # the engine says what it accepts
-                raise ConfigError(
-                    f"config [engine] {key} = {value!r}: {' '.join(str(exc).split())[:200]}"
-                ) from None
-        yield con
-    finally:
-        con.close()
-        if own_spill is not None:
-            shutil.rmtree(own_spill, ignore_errors=True)
+    with open_engine(folder, config, engine) as opened:
+        yield opened
 
 
 def query_sql(name: str, query: str) -> str:
@@ -100,6 +80,28 @@ def query_sql(name: str, query: str) -> str:
             [Problem(query_label(name), None, "the query must be a single SELECT statement")]
         )
     return f"(\n{text}\n)"
+
+
+def query_statement(name: str, query: str) -> str:
+    """The query of ``[tables.NAME]`` as one statement, without a closing semicolon.
+
+    Parameters
+    ----------
+    name : str
+        The input table the query stands for.
+    query : str
+        The query as the config gives it.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    DataValidationError
+        When the text holds more than one statement.
+    """
+    return query_sql(name, query)[2:-2]
 
 
 def _without_literals(sql: str) -> str:
@@ -120,8 +122,9 @@ def read_query(con, name: str, query: str) -> pd.DataFrame:
 
     Parameters
     ----------
-    con : duckdb.DuckDBPyConnection
-        From :func:`connect`.
+    con : milestone_discovery.engines.Engine
+        From :func:`connect` (or anything :func:`~milestone_discovery.engines.engine_for`
+        takes, such as a DuckDB connection).
     name : str
         The input table the query stands for.
     query : str
@@ -136,8 +139,10 @@ def read_query(con, name: str, query: str) -> pd.DataFrame:
     DataValidationError
         Naming the table when the query fails (syntax, a missing file or column).
     """
-    sql = query_sql(name, query)
+    from .engines import engine_for
+
+    statement = query_statement(name, query)
     try:
-        return con.execute(f"SELECT * FROM {sql}").df()
+        return engine_for(con).read_pandas(statement)
     except Exception as exc:  # the engine's message names the problem
         raise query_error(name, exc) from exc

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +32,13 @@ from .comparison_sections import (
     compare_hazards,
     compare_segments,
     compare_windows,
-    format_ci,
+    interval_columns,
     outside_ci,
     section_not_run,
 )
 from .errors import MilestoneError
 from .framework import Framework
+from .html_repr import key_figures, render_result, table_data
 from .temporal_validation import (
     TemporalValidation,
     milestone_lifts,
@@ -90,10 +90,47 @@ class RunComparison:
 
     @property
     def changed_features(self) -> pd.DataFrame:
+        """The rows of :attr:`features` whose status or category changed."""
         return self.features[self.features["change"] != "unchanged"]
 
-    def summary(self) -> str:
-        """A few plain sentences on what moved."""
+    def to_frame(self) -> pd.DataFrame:
+        """Every feature's status and category in A and B, and the change (a copy)."""
+        return self.features.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """What moved, counted: one row per kind of change (the words: :meth:`to_text`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``quantity`` and ``value``; a section missing from a run
+            is named with why.
+        """
+        f, t = self.features, self.thresholds
+        rows = [
+            (f"features {change}", int((f["change"] == change).sum()))
+            for change in ("added", "removed", "re-categorised", "status changed")
+        ]
+        rows += [
+            ("thresholds changed", int(t["changed"].sum())),
+            ("thresholds moved beyond their CI", int(t["moved_beyond_ci"].sum())),
+        ]
+        for name, table, what, changes in (
+            ("survival", self.hazard_ratios, "hazard ratios moved beyond their CI", None),
+            ("heterogeneity", self.segments, "segment-specific effects changed", _SEGMENT_MOVES),
+            ("expansion", self.expansion, "stay/grow/both labels changed", ("changed",)),
+            ("sensitivity", self.windows, "window dependence changed", _WINDOW_MOVES),
+        ):
+            if table is not None and len(table):
+                moved = table["change"].isin(changes) if changes else table["moved_beyond_ci"]
+                rows.append((what, int(moved.sum())))
+            why = self._why_not(name)
+            if why:
+                rows.append((f"{name} section", why))
+        return key_figures(rows)
+
+    def to_text(self) -> str:
+        """A few plain sentences on what moved (what ``milestones compare`` prints)."""
         f = self.features
         lines = [f"Comparing {self.run_a} (A) with {self.run_b} (B):"]
         for change in ("added", "removed", "re-categorised", "status changed"):
@@ -220,18 +257,27 @@ class RunComparison:
         return [f"  window-dependent features: {text}" + (f"; {why}" if why else "")]
 
     def _repr_html_(self) -> str:
-        summary = "<br>".join(html.escape(line) for line in self.summary().splitlines())
-        return (
-            f"<div><strong>Run comparison</strong><p>{summary}</p></div>"
-            + self.thresholds.to_html(index=False, escape=True)
-            + self.lifts.round(3).to_html(index=False, escape=True)
-            + self.changed_features.to_html(index=False, escape=True)
-            + "".join(
-                t.round(3).to_html(index=False, escape=True)
-                for t in (self.hazard_ratios, self.segments, self.expansion, self.windows)
-                if t is not None and len(t)
-            )
+        tables = [
+            table_data(self.thresholds, "Thresholds"),
+            table_data(self.lifts, "Retention lift by milestone"),
+            table_data(self.changed_features, "Features that changed"),
+            table_data(self.hazard_ratios, "Hazard ratio of churn by milestone"),
+            table_data(self.segments, "Segment-specific effects"),
+            table_data(self.expansion, "Stay / grow / both labels"),
+            table_data(self.windows, "Window-dependent features"),
+        ]
+        return render_result(
+            "Run comparison",
+            lead=f"{self.run_a} (A) with {self.run_b} (B)",
+            facts=self.summary(),
+            notes=[line.strip() for line in self.to_text().splitlines()[1:]],
+            tables=tables,
         )
+
+
+#: Changes of :attr:`RunComparison.segments` and :attr:`RunComparison.windows` that count as moves.
+_SEGMENT_MOVES = ("newly segment-specific", "no longer segment-specific", "segment changed")
+_WINDOW_MOVES = ("newly window-dependent", "no longer window-dependent")
 
 
 def _label_text(value) -> str:
@@ -357,9 +403,9 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
             {
                 "milestone": key,
                 "threshold_a": va,
-                "ci_a": format_ci(cia),
+                **interval_columns("threshold_a", cia),
                 "threshold_b": vb,
-                "ci_b": format_ci(cib),
+                **interval_columns("threshold_b", cib),
                 "changed": va != vb,
                 "moved_beyond_ci": bool(
                     va is not None
@@ -373,9 +419,11 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
         columns=[
             "milestone",
             "threshold_a",
-            "ci_a",
+            "threshold_a_low",
+            "threshold_a_high",
             "threshold_b",
-            "ci_b",
+            "threshold_b_low",
+            "threshold_b_high",
             "changed",
             "moved_beyond_ci",
         ],
@@ -390,12 +438,13 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> RunComparison:
             {
                 "milestone": key,
                 "lift_a": va,
-                "lift_ci_a": format_ci(cia),
+                **interval_columns("lift_a", cia),
                 "lift_b": vb,
-                "lift_ci_b": format_ci(cib),
+                **interval_columns("lift_b", cib),
             }
         )
-    lifts = pd.DataFrame(lrows, columns=["milestone", "lift_a", "lift_ci_a", "lift_b", "lift_ci_b"])
+    lift_cols = ["lift_a", "lift_a_low", "lift_a_high", "lift_b", "lift_b_low", "lift_b_high"]
+    lifts = pd.DataFrame(lrows, columns=["milestone", *lift_cols])
     not_run = {}
     for section in ("survival", "heterogeneity", "expansion", "sensitivity"):
         why = {run: section_not_run(fw, section) for run, fw in (("A", a), ("B", b))}

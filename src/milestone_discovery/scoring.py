@@ -19,7 +19,7 @@ from .data import Dataset
 from .errors import DataValidationError, Problem
 from .journey import STAGES, journey_metrics, setup_flags
 from .maturity import maturity_levels
-from .population import account_segments, build_population, wide_outcomes, window_flags
+from .population import account_segments, retention_population, wide_outcomes, window_flags
 
 __all__ = ["framework_gaps", "score_accounts"]
 
@@ -174,15 +174,10 @@ def score_accounts(
     if dataset.kind == "wide":  # thresholds come from the framework: nothing is refitted
         info = wide_outcomes(dataset).reindex(out.index)
     else:
-        pop = build_population(dataset, config)
-        info = pop.accounts.set_index("account_id")
+        info = retention_population(dataset, config).set_index("account_id")
     out["eligible"] = info["eligible"].astype(bool)
     out["exclusion_reason"] = info["exclusion_reason"]
-    out["retained"] = (
-        info["retained"]
-        if "retained" in info
-        else np.where(info["eligible"], pop.retained.reindex(out.index), np.nan)
-    )
+    out["retained"] = info["retained"]
     segments = account_segments(dataset.accounts.reset_index(drop=True), config).reindex(out.index)
     out["size_band"] = segments["size_band"]
 

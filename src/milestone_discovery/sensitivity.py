@@ -29,7 +29,6 @@ quarter of the feature stage; see :class:`~milestone_discovery.config.Sensitivit
 from __future__ import annotations
 
 import copy
-import html
 import time
 from dataclasses import dataclass, field
 
@@ -41,6 +40,7 @@ from .data import Dataset
 from .errors import InsufficientDataError
 from .features import FeatureResult, discover_features
 from .framework import clean_json
+from .html_repr import key_figures, render_result, table_data
 from .journey import with_early_activity
 from .population import build_population
 
@@ -109,7 +109,34 @@ class SensitivityResult:
         return t.sort_values(["share", "feature"], ascending=[False, True])["feature"].tolist()
 
     def to_frame(self) -> pd.DataFrame:
+        """The per-feature table (a copy of :attr:`features`)."""
         return self.features.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """Headline figures: settings run, features stable and window-dependent.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``quantity`` and ``value``.
+        """
+        run = int((self.settings["status"] != "skipped").sum())
+        selected = self.features["selected_in"] > 0
+        return key_figures(
+            [
+                ("settings (observation window / horizon, days)", len(self.settings)),
+                ("settings run", run),
+                ("the study's own setting", self.main),
+                ("cross-fitting repeats per setting", self.n_repeats),
+                ("features selected in one setting or more", int(selected.sum())),
+                (
+                    f"features stable (selected in {self.stable_share:.0%} or more)",
+                    len(self.stable),
+                ),
+                ("features whose selection depends on the window", len(self.window_dependent)),
+                ("selected by the study, lost with fewer repeats", len(self.lost_to_repeats or [])),
+            ]
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the ``sensitivity`` section of ``framework.json``).
@@ -168,7 +195,17 @@ class SensitivityResult:
         }
 
     def plot_selection(self, ax=None):
-        """Which feature is selected in which setting (those selected at least once); the figure."""
+        """Which feature is selected in which setting (those selected at least once).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
+
+        Returns
+        -------
+        matplotlib Axes
+        """
         import matplotlib.pyplot as plt
 
         rows = self.features[self.features["selected_in"] > 0].sort_values(
@@ -184,22 +221,19 @@ class SensitivityResult:
         ax.set_yticks(range(len(grid)), [str(f) for f in grid.index])
         ax.set_xlabel("observation window / horizon (days)")
         ax.set_title("Selected features by time window (dark = selected)")
-        return ax.figure
+        return ax
 
     def _repr_html_(self) -> str:
         dep = self.window_dependent
-        return (
-            f"<div><strong>Sensitivity to the time windows</strong>: "
-            f"{int((self.settings['status'] != 'skipped').sum())} of {len(self.settings)} "
-            f"settings run; {len(self.stable)} features stable, "
-            f"{len(dep)} depend on the window"
-            + (f" ({html.escape(', '.join(dep))})" if dep else "")
-            + "."
-            + self.settings.round(3).to_html(index=False, escape=True)
-            + self.features[self.features["selected_in"] > 0]
-            .round(3)
-            .to_html(index=False, escape=True, max_rows=40)
-            + "</div>"
+        return render_result(
+            "Sensitivity to the time windows",
+            lead=f"{len(dep)} features depend on the window"
+            + (f" ({', '.join(dep)})" if dep else ""),
+            facts=self.summary(),
+            tables=[
+                table_data(self.settings, "Settings"),
+                table_data(self.features[self.features["selected_in"] > 0], "Features"),
+            ],
         )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "mantel_haenszel",
     "bootstrap_indices",
     "logistic_fit",
+    "logistic_fit_batch",
     "adjust_p_values",
     "breslow_day",
 ]
@@ -222,6 +223,54 @@ def logistic_fit(X, successes, trials=None, iters: int = 50, return_cov: bool = 
         return ll, beta
     info = X.T @ (X * (tot * p * (1 - p))[:, None]) + ridge
     return ll, beta, np.linalg.pinv(info)
+
+
+def logistic_fit_batch(X, successes, trials, iters: int = 50):
+    """Many binomial logistic regressions at once, as :func:`logistic_fit` (IRLS, tiny ridge).
+
+    Parameters
+    ----------
+    X : array (n, k) or (b, n, k)
+        One design shared by every fit, or one per fit; an intercept column is added.
+    successes : array (b, n)
+        Successes per row, one line per fit.
+    trials : array (n,)
+        Trials per row, shared by every fit.
+
+    Returns
+    -------
+    log_likelihood : ndarray (b,)
+    beta : ndarray (b, k + 1), intercept first
+    """
+    pos = np.asarray(successes, dtype=float)
+    b, n = pos.shape
+    tot = np.asarray(trials, dtype=float)
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 2:
+        X = np.broadcast_to(X, (b, *X.shape))
+    X = np.concatenate([np.ones((b, n, 1)), X.reshape(b, n, -1)], axis=2)
+    k = X.shape[2]
+    beta = np.zeros((b, k))
+    ridge = 1e-8 * max(tot.sum(), 1.0) * np.eye(k)
+    active = np.ones(b, dtype=bool)
+    for _ in range(iters):
+        Xa, ba = X[active], beta[active]
+        eta = np.clip((Xa @ ba[:, :, None])[:, :, 0], -30, 30)
+        p = 1 / (1 + np.exp(-eta))
+        w = tot * p * (1 - p)
+        Xt = Xa.transpose(0, 2, 1)
+        grad = (Xt @ (pos[active] - tot * p)[:, :, None])[:, :, 0] - ba @ ridge
+        hess = Xt @ (Xa * w[:, :, None]) + ridge
+        delta = (np.linalg.pinv(hess) @ grad[:, :, None])[:, :, 0]
+        beta[active] = ba + delta
+        done = np.abs(delta).max(axis=1) < 1e-9
+        active[np.flatnonzero(active)[done]] = False
+        if not active.any():
+            break
+    eta = np.clip((X @ beta[:, :, None])[:, :, 0], -30, 30)
+    p = np.clip(1 / (1 + np.exp(-eta)), 1e-12, 1 - 1e-12)
+    ll = np.sum(pos * np.log(p) + (tot - pos) * np.log(1 - p), axis=1)
+    return ll, beta
 
 
 # ----------------------------------------------------------------------------- tests on summaries

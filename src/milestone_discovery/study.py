@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import Config
+from .config import MIN_BOOTSTRAP, Config
 from .data import Dataset, load_dataset
 from .errors import FileAccessError, InsufficientDataError, RunFolderError
 from .expansion import ExpansionResult, discover_expansion
@@ -35,6 +35,7 @@ from .features import FeatureResult, discover_features
 from .framework import Framework, clean_json
 from .framework_builder import build_framework, funnel_table
 from .heterogeneity import HeterogeneityResult, effect_heterogeneity
+from .html_repr import key_figures, render_result, table_data
 from .journey import (
     JourneyResult,
     discover_journey,
@@ -99,15 +100,32 @@ class Study:
     expansion: ExpansionResult | None = None
     sensitivity: SensitivityResult | None = None
 
-    def _repr_html_(self) -> str:
-        parts = ["<h3>Milestone study</h3>"]
-        for obj in (self.population, self.features, self.maturity, self.journey):
-            parts.append(obj._repr_html_())
-        parts.append(
-            "<p><strong>Funnel</strong></p>"
-            + self.funnel.round(3).to_html(index=False, escape=True)
+    def to_frame(self) -> pd.DataFrame:
+        """Every account scored with the framework (a copy): what ``accounts.csv`` holds."""
+        return self.accounts.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """Headline figures as a DataFrame (``quantity``, ``value``): accounts, retention, ..."""
+        return key_figures(
+            [
+                ("accounts", len(self.accounts)),
+                ("eligible accounts", self.population.n_eligible),
+                ("retention rate", self.population.retention_rate),
+                ("features selected", len(self.features.selected)),
+                ("maturity categories", len(self.maturity.categories)),
+                ("mature overall: in at least m categories, m", self.maturity.min_categories),
+            ]
         )
-        return "".join(parts)
+
+    def _repr_html_(self) -> str:
+        stages = (self.population, self.features, self.maturity, self.journey)
+        return render_result(
+            "Milestone study",
+            lead=self.dataset.source,
+            facts=self.summary(),
+            tables=[table_data(self.funnel, "Funnel")],
+            parts=[stage._repr_html_() for stage in stages],
+        )
 
     def __repr__(self) -> str:
         return (
@@ -348,6 +366,10 @@ def temporal_validation(
     # for the most stable selection: two cross-fitting repeats are enough for the refit.
     refit = copy.deepcopy(config)
     refit.features.n_repeats = min(config.features.n_repeats, TEMPORAL_REPEATS)
+    # The check reads the refit's thresholds and milestones, never their CIs or the SHAP
+    # column: the fewest bootstrap resamples do.
+    refit.features.shap_sample = 0
+    refit.maturity.n_bootstrap = refit.journey.n_bootstrap = MIN_BOOTSTRAP
     fitted = run_study(early, refit, progress=progress, temporal=False, secondary=False)
     return validate_on_later_cohorts(fitted.framework, fitted.accounts, dataset, config, split)
 

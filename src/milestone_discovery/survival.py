@@ -34,11 +34,15 @@ cohorts are left out. The survival view keeps them:
   tell the story. (On real churn data, with renewal dates, this is common.)
 
 Library choice: statsmodels (already a dependency) provides
-:class:`~statsmodels.duration.survfunc.SurvfuncRight` and
-:class:`~statsmodels.duration.hazard_regression.PHReg` with Schoenfeld
-residuals. lifelines caps pandas below 3 and scikit-survival needs Python
->= 3.11 and a narrow scikit-learn range, so either would constrain the
-package's own requirements (pandas >= 2.1 including 3.x, Python >= 3.10).
+:class:`~statsmodels.duration.survfunc.SurvfuncRight` for the Kaplan-Meier
+curves. The Cox models are fitted by :func:`milestone_discovery.cox.fit_cox`,
+a vectorised Breslow fit that gives the same estimates, covariance and
+Schoenfeld residuals as statsmodels'
+:class:`~statsmodels.duration.hazard_regression.PHReg` (checked in the tests)
+about ten times faster: ``PHReg`` loops over event times in Python. lifelines
+caps pandas below 3 and scikit-survival needs Python >= 3.11 and a narrow
+scikit-learn range, so either would constrain the package's own requirements
+(pandas >= 2.1 including 3.x, Python >= 3.10).
 
 The result is a :class:`~milestone_discovery.survival_result.SurvivalResult`;
 its charts are drawn by :mod:`milestone_discovery.plotting_effects`. Both are
@@ -60,6 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from .cox import fit_cox
 from .errors import InsufficientDataError
 from .plotting_effects import plot_hazard_ratios, plot_survival_curves
 from .survival_result import FOLLOW_UP_DAYS, RESULT_COLUMNS, SurvivalResult
@@ -258,8 +263,10 @@ def proportional_hazards_test(result, time: np.ndarray, column: int = 0) -> tupl
 
     Parameters
     ----------
-    result : statsmodels PHRegResults
-        A fitted Cox model.
+    result : milestone_discovery.cox.CoxFit
+        A fitted Cox model (:func:`~milestone_discovery.cox.fit_cox`); anything
+        with ``schoenfeld_residuals`` (NaN for censored rows) and
+        ``cov_params()``, such as statsmodels' ``PHRegResults``, works too.
     time : numpy.ndarray
         The follow-up times the model was fitted on.
     column : int
@@ -347,8 +354,11 @@ def _at(steps: pd.DataFrame, days: float, follow_up: float) -> tuple[float, floa
 
 
 def _cox(time, event, X: np.ndarray, names: list[str], alpha: float) -> dict:
-    from statsmodels.duration.hazard_regression import PHReg
+    """Hazard ratio of column 0 (the milestone) adjusted for the other columns.
 
+    Breslow ties, fitted by :func:`~milestone_discovery.cox.fit_cox` (the same
+    estimator as statsmodels' ``PHReg(..., ties="breslow")``, vectorised).
+    """
     keep = _usable_columns(X)
     X = X[:, keep]
     used = [names[j] for j in keep]
@@ -358,10 +368,8 @@ def _cox(time, event, X: np.ndarray, names: list[str], alpha: float) -> dict:
         rest = Xs[:, 1:]
         Xs[:, 1:] = (rest - rest.mean(axis=0)) / rest.std(axis=0)
     notes = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = PHReg(time, Xs, status=event.astype(float), ties="breslow").fit()
-    if any("converge" in str(w.message).lower() for w in caught):
+    res = fit_cox(time, event, Xs)
+    if not res.converged:
         notes.append("the Cox model did not fully converge")
     beta = float(res.params[0])
     se = float(res.bse[0])

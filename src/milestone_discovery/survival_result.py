@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .framework import clean_json
+from .html_repr import render_result, table_data
 from .plotting_effects import plot_hazard_ratios, plot_survival_curves, ratio_text
 
 __all__ = ["FOLLOW_UP_DAYS", "GROUPS", "RESULT_COLUMNS", "SurvivalResult"]
@@ -230,10 +231,11 @@ class SurvivalResult:
         milestone : str
             One of :attr:`milestones`.
         ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
 
         Returns
         -------
-        matplotlib.figure.Figure
+        matplotlib Axes
         """
         if milestone not in self.curves:
             raise KeyError(f"no curves for {milestone!r}; milestones: {self.milestones}")
@@ -244,39 +246,36 @@ class SurvivalResult:
             level=self.level,
             ax=ax,
             follow_up_days=FOLLOW_UP_DAYS.values(),
-        ).figure
+        )
 
     def plot_hazard_ratios(self, ax=None):
-        """Adjusted hazard ratio of churn per milestone with its CI; the figure.
+        """Adjusted hazard ratio of churn per milestone with its CI; the Axes.
 
-        Drawn by :func:`~milestone_discovery.plotting_effects.plot_hazard_ratios`.
+        Drawn on ``ax`` (default: a new figure) by
+        :func:`~milestone_discovery.plotting_effects.plot_hazard_ratios`.
         """
-        return plot_hazard_ratios(self.table, level=self.level, ax=ax).figure
+        return plot_hazard_ratios(self.table, level=self.level, ax=ax)
 
     def _repr_html_(self) -> str:
-        from .plotting import safe_figure_html
-
-        head = (
-            f"<div><strong>Time to churn</strong> from the end of the {self.landmark_days}-day "
-            f"observation window: {self.accounts:,} accounts, {self.events:,} churned "
-            f"before {self.as_of.date().isoformat()}"
+        lead = (
+            f"from the end of the {self.landmark_days}-day observation window: "
+            f"{self.accounts:,} accounts, {self.events:,} churned before "
+            f"{self.as_of.date().isoformat()}"
         )
         if self.fixed_horizon_accounts is not None:
-            head += (
+            lead += (
                 f" (the {self.horizon_days}-day retention population holds "
                 f"{self.fixed_horizon_accounts:,} of them)"
             )
-        head += ".</div>"
-        plot = (
-            safe_figure_html(self.plot_hazard_ratios)
-            if self.table["hazard_ratio"].notna().any()
-            else ""
-        )
-        return (
-            head
-            + plot
-            + self.summary().to_html(index=False, escape=True)
-            + self.exclusions.to_html(index=False, escape=True)
+        has_ratio = self.table["hazard_ratio"].notna().any()
+        return render_result(
+            "Time to churn",
+            lead=lead,
+            charts=[self.plot_hazard_ratios] if has_ratio else [],
+            tables=[
+                table_data(self.summary()),
+                table_data(self.exclusions, "Accounts left out"),
+            ],
         )
 
 

@@ -10,7 +10,6 @@ the study runs it.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,8 @@ from .config import Config
 from .data import Dataset
 from .errors import InsufficientDataError
 from .framework import Framework
-from .population import build_population
+from .html_repr import render_result, table_data
+from .population import retention_population
 
 __all__ = [
     "TemporalValidation",
@@ -33,12 +33,45 @@ __all__ = [
 
 @dataclass
 class TemporalValidation:
-    """Milestone lifts on later signup cohorts, for a framework fitted on earlier ones."""
+    """Milestone lifts on later signup cohorts, for a framework fitted on earlier ones.
+
+    Attributes
+    ----------
+    split_date : str
+        First signup date of the later (held-out) cohorts, ISO.
+    train_accounts, test_accounts : int
+        Eligible accounts of the earlier and later cohorts.
+    table : pandas.DataFrame
+        One row per milestone (see :meth:`to_frame`).
+    """
 
     split_date: str
     train_accounts: int
     test_accounts: int
     table: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per milestone: its lift on the fit cohorts and on the later ones.
+
+        Columns: ``milestone``, ``threshold`` (as fitted on the earlier
+        cohorts), ``fit_lift`` and ``test_lift`` (retention of accounts
+        reaching it divided by that of the others) each with ``_low``/``_high``
+        (95% Katz interval), ``test_share`` and ``test_accounts``.
+        """
+        return self.table.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """Per milestone: lift on the later cohorts with its interval, and whether it holds.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``milestone``, ``fit_lift``, ``test_lift``, ``test_lift_low``,
+            ``test_lift_high`` and ``holds`` (the later cohorts' interval lies
+            above 1, as the report says "holds").
+        """
+        cols = ["milestone", "fit_lift", "test_lift", "test_lift_low", "test_lift_high"]
+        return self.table[cols].assign(holds=self.table["test_lift_low"] > 1)
 
     def to_dict(self) -> dict:
         rows = []
@@ -64,25 +97,29 @@ class TemporalValidation:
         }
 
     def _repr_html_(self) -> str:
-        from .plotting import safe_figure_html  # charts load only when displayed
-
-        return (
-            "<div><strong>Temporal validation</strong>: "
-            f"fitted on {self.train_accounts:,} accounts signed up "
-            f"before {html.escape(self.split_date)}, "
-            f"evaluated on {self.test_accounts:,} later ones.</div>"
-            + safe_figure_html(self.plot)
-            + self.table.round(3).to_html(index=False, escape=True)
+        lead = (
+            f"fitted on {self.train_accounts:,} accounts signed up before {self.split_date}, "
+            f"evaluated on {self.test_accounts:,} later ones"
+        )
+        return render_result(
+            "Temporal validation",
+            lead=lead,
+            charts=[self.plot_lifts],
+            tables=[table_data(self.summary())],
         )
 
-    def plot(self, ax=None):
-        """Lift on the fit cohorts vs the later cohorts, per milestone, with 95% CIs; the figure.
+    def plot_lifts(self, ax=None):
+        """Lift on the fit cohorts vs the later cohorts, per milestone, with 95% CIs; the Axes.
 
-        Drawn by :func:`milestone_discovery.plotting.plot_temporal`, as in the report.
+        Drawn on ``ax`` (default: a new figure) by
+        :func:`milestone_discovery.plotting.plot_temporal`, as in the report.
         """
         from .plotting import plot_temporal  # charts load only when drawn
 
-        return plot_temporal(self.table, ax=ax).figure
+        return plot_temporal(self.table, ax=ax)
+
+    #: The former name of :meth:`plot_lifts`.
+    plot = plot_lifts
 
 
 def milestone_lifts(accounts: pd.DataFrame, framework: Framework) -> pd.DataFrame:
@@ -154,9 +191,9 @@ def split_signup_cohorts(
     """
     if dataset.kind == "wide":
         raise InsufficientDataError("temporal validation needs signup dates; a wide table has none")
-    population = build_population(dataset, config)
+    accounts = retention_population(dataset, config)
     signup = dataset.accounts.set_index("account_id")["signup_date"]
-    eligible_signups = signup.reindex(population.flags.index).sort_values()
+    eligible_signups = accounts.loc[accounts["eligible"], "signup_date"].sort_values()
     if len(eligible_signups) < 2 * config.study.min_accounts:
         raise InsufficientDataError(
             f"temporal validation needs at least {2 * config.study.min_accounts} "

@@ -26,7 +26,6 @@ CI levels follow ``alpha``.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,8 +55,10 @@ class ThresholdScan:
     ----------
     table : pandas.DataFrame
         One row per candidate, on the selection half: ``threshold``,
-        ``share_above``, ``phi``, ``rate_above``, ``rate_below``, ``lift``,
-        ``ppv``, ``sensitivity``, ``eligible`` (enough accounts on each side).
+        ``share_above``, ``phi``, ``outcome_rate_above``, ``outcome_rate_below``
+        (as :meth:`to_dict` names the held-out ones), ``lift``, ``sensitivity``
+        (share of the positive outcomes at or above), ``eligible`` (enough
+        accounts on each side).
     threshold : float
         The chosen threshold (milestone reached when metric >= threshold).
     ci : tuple of float
@@ -101,8 +102,11 @@ class ThresholdScan:
         """The CI level as text, e.g. ``"95%"``."""
         return f"{100 * (1 - self.alpha):g}%"
 
-    def summary(self) -> dict:
-        """The chosen threshold and its held-out statistics as plain numbers (for JSON)."""
+    def to_dict(self) -> dict:
+        """The chosen threshold and its held-out statistics as plain numbers (for JSON).
+
+        Intervals are ``<key>_ci`` pairs, as in ``framework.json``.
+        """
         return {
             "threshold": _num(self.threshold),
             "threshold_ci": [_num(self.ci[0]), _num(self.ci[1])],
@@ -123,29 +127,55 @@ class ThresholdScan:
             "ci_level": 1 - self.alpha,
         }
 
+    def summary(self) -> pd.DataFrame:
+        """The chosen threshold and its held-out statistics as one row.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``metric``, ``outcome`` and the fields of :meth:`to_dict`, each
+            interval as ``<key>_low``/``<key>_high`` columns.
+        """
+        row: dict = {"metric": self.metric, "outcome": self.outcome}
+        for key, value in self.to_dict().items():
+            if key.endswith("_ci"):
+                row[f"{key[:-3]}_low"], row[f"{key[:-3]}_high"] = value
+            else:
+                row[key] = value
+        return pd.DataFrame([row])
+
     def to_frame(self) -> pd.DataFrame:
         """The candidate scan (selection half)."""
         return self.table.copy()
 
     def _repr_html_(self) -> str:
-        lv = self.level
-        return (
-            f"<div><strong>Threshold for {html.escape(self.metric)}</strong> against "
-            f"{html.escape(self.outcome)}: &ge; {self.threshold:.4g} "
-            f"({lv} CI {self.ci[0]:.4g}-{self.ci[1]:.4g}), "
-            f"shape <em>{self.shape}</em>. On the {self.n_holdout:,} held-out accounts: "
-            f"{self.share_above:.0%} above; {html.escape(self.outcome)} "
-            f"{self.rate_above:.1%} above vs {self.rate_below:.1%} below (lift {self.lift:.2f}, "
-            f"{lv} CI {self.lift_ci[0]:.2f}-{self.lift_ci[1]:.2f}); "
-            f"step p {self.step_p_value:.2g}</div>"
-            + _plot_html(self)
-            + self.table.round(4).to_html(index=False, escape=True, max_rows=30)
+        from .html_repr import render_result, table_data
+
+        lead = (
+            f"at least {self.threshold:.4g} ({self.level} CI {self.ci[0]:.4g}-{self.ci[1]:.4g}) "
+            f"against {self.outcome}, shape {self.shape}"
+        )
+        facts = self.summary().T.reset_index()
+        return render_result(
+            f"Threshold for {self.metric}",
+            lead=lead,
+            facts=facts,
+            charts=[self.plot_phi],
+            tables=[table_data(self.table, "Candidates (selection half)", max_rows=30)],
         )
 
     def plot_phi(self, ax=None):
-        """Phi by candidate threshold (selection half), the chosen one and its CI; the figure.
+        """Phi by candidate threshold (selection half), the chosen one and its CI.
 
         Drawn by :func:`milestone_discovery.plotting.plot_threshold_scan`, as in the report.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib Axes
         """
         from .plotting import plot_threshold_scan  # charts load only when drawn
 
@@ -156,13 +186,22 @@ class ThresholdScan:
             xlabel=self.metric,
             outcome=self.outcome,
             ax=ax,
-        ).figure
+        )
 
     def plot_curve(self, ax=None):
-        """Outcome rate by metric bin with CIs, and the chosen threshold."""
+        """Outcome rate by metric bin with CIs, and the chosen threshold.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+
+        Returns
+        -------
+        matplotlib Axes
+        """
         from .plotting import plot_outcome_curve
 
-        ax = plot_outcome_curve(
+        return plot_outcome_curve(
             self.curve,
             self.threshold,
             self.shape,
@@ -170,13 +209,6 @@ class ThresholdScan:
             ylabel=f"{self.outcome} rate ({self.level} CI)",
             ax=ax,
         )
-        return ax.figure
-
-
-def _plot_html(scan: ThresholdScan) -> str:
-    from .plotting import safe_figure_html
-
-    return safe_figure_html(scan.plot_phi)
 
 
 def _num(value) -> float | None:
@@ -386,10 +418,9 @@ def scan_thresholds(
                 "threshold": cands,
                 "share_above": share,
                 "phi": phi,
-                "rate_above": rate_above,
-                "rate_below": rate_below,
+                "outcome_rate_above": rate_above,
+                "outcome_rate_below": rate_below,
                 "lift": rate_above / rate_below,
-                "ppv": rate_above,
                 "sensitivity": above_pos / n_pos,
                 "eligible": eligible,
             }

@@ -207,9 +207,9 @@ class NotebookParameters:
         )
 
     def _repr_html_(self) -> str:
-        return "<div><strong>Parameters</strong></div>" + self.to_frame().to_html(
-            index=False, escape=True
-        )
+        from ..html_repr import render_result, table_data
+
+        return render_result("Parameters", tables=[table_data(self.to_frame())])
 
     # -- the run folder ----------------------------------------------------------------
     def open_run(self) -> RunData:

@@ -169,7 +169,7 @@ def overview_chart(milestones: list[dict], overall: float | None) -> str | None:
 # ----------------------------------------------------------------------------- stages
 def importance_chart(features: pd.DataFrame | None, top: int = 25) -> str | None:
     data = _readable(features, "feature")
-    n = min(top, _rows(data, "perm_importance"))
+    n = min(top, _rows(data, "importance"))
     return _render(lambda ax: plotting.plot_importance(data, top=top, ax=ax), _FULL, 0.23 * n + 1.4)
 
 

@@ -4,7 +4,9 @@
 ``framework.json`` (required, read with :meth:`Framework.from_json
 <milestone_discovery.framework.Framework.from_json>`), and when present
 ``run.json``, ``features.csv``, the milestone columns of ``accounts.csv`` and
-every ``tables/*.csv``. Text cells of the CSV files were neutralised against
+every ``tables/*.csv``; columns of earlier versions get today's names
+(:func:`milestone_discovery.columns.upgrade_columns`: ``perm_importance`` is
+``importance``). Text cells of the CSV files were neutralised against
 spreadsheet formulas when written; they are restored here, so names show as
 they are in the data. Only empty cells are missing values: a feature named
 ``NA`` stays text.
@@ -19,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..columns import upgrade_columns
 from ..errors import MilestoneError
 from ..framework import Framework
 from ..runfolder import restore_formulas
@@ -180,8 +183,7 @@ def _features_frame(framework: Framework, csv: pd.DataFrame | None) -> pd.DataFr
     if csv is not None:
         frame = csv.copy()
     elif framework.features:
-        # framework.json calls the held-out importance "importance"; features.csv "perm_importance"
-        frame = framework.features_frame().rename(columns={"importance": "perm_importance"})
+        frame = framework.features_frame()
     else:
         return None
     if "feature" not in frame or "status" not in frame:
@@ -190,7 +192,7 @@ def _features_frame(framework: Framework, csv: pd.DataFrame | None) -> pd.DataFr
     frame["status"] = frame["status"].astype(str)
     for col in ("category", "reason"):
         frame[col] = frame[col].fillna("").astype(str) if col in frame else ""
-    for col in ("perm_importance", "importance_se", "prevalence"):
+    for col in ("importance", "importance_se", "prevalence"):
         if col in frame:
             frame[col] = pd.to_numeric(frame[col], errors="coerce")
     return frame
@@ -223,13 +225,14 @@ def load_run(run_dir: str | Path) -> RunData:
             info = {}
         run.info = info if isinstance(info, dict) else {}
     features = read_csv(path / "features.csv") if (path / "features.csv").is_file() else None
+    features = None if features is None else upgrade_columns(features)
     run.features = _features_frame(framework, features)
     if (path / "accounts.csv").is_file():
         run.accounts = read_csv(path / "accounts.csv", usecols=lambda c: c in ACCOUNT_COLUMNS)
     if (path / "tables").is_dir():
         for csv in sorted((path / "tables").glob("*.csv")):
             try:
-                run.tables[csv.stem] = read_csv(csv)
+                run.tables[csv.stem] = upgrade_columns(read_csv(csv))
             except pd.errors.EmptyDataError:
                 continue
     return run

@@ -1,7 +1,9 @@
 """Rendering the report: one self-contained HTML file.
 
 The page is ``templates/report.html`` rendered by jinja2 with autoescaping on
-and undefined names an error: everything that comes from the data is
+and undefined names an error (the environment of
+:func:`milestone_discovery.html_repr.environment`, which the result objects'
+displays share): everything that comes from the data is
 escaped, nothing is marked safe. The file has inline CSS and PNG charts, no
 script and no external URL, so it opens offline from an email attachment;
 the same run folder always gives the same text.
@@ -9,27 +11,13 @@ the same run folder always gives the same text.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
+from ..html_repr import environment
 from .load import load_run
 from .views import context
 
 __all__ = ["build_report", "write_report"]
-
-
-@lru_cache(maxsize=1)
-def _environment():
-    from jinja2 import Environment, PackageLoader, StrictUndefined
-
-    return Environment(
-        loader=PackageLoader("milestone_discovery", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
 
 
 def build_report(run_dir: str | Path) -> str:
@@ -59,7 +47,7 @@ def build_report(run_dir: str | Path) -> str:
     >>> html = build_report("reports/demo")                       # doctest: +SKIP
     """
     run = load_run(run_dir)
-    return _environment().get_template("report.html").render(**context(run))
+    return environment().get_template("report.html").render(**context(run))
 
 
 def write_report(run_dir: str | Path, path: str | Path | None = None) -> Path:

@@ -164,9 +164,8 @@ def setup_section(run: RunData) -> dict | None:
     counts = []
     scan = run.table("setup_scan")
     n_steps, chosen = len(setup.get("steps") or []), num(setup.get("min_steps"))
-    if scan is not None and {"threshold", "share_above", "rate_above", "rate_below"} <= set(
-        scan.columns
-    ):
+    needed = {"threshold", "share_above", "outcome_rate_above", "outcome_rate_below"}
+    if scan is not None and needed <= set(scan.columns):
         for r in scan.to_dict("records"):
             k = num(r["threshold"])
             counts.append(
@@ -174,8 +173,8 @@ def setup_section(run: RunData) -> dict | None:
                     "k": f"at least {fmt_value(k)} of {n_steps}",
                     "chosen": k is not None and k == chosen,
                     "share": fmt_pct(r["share_above"]),
-                    "with": fmt_pct(r["rate_above"]),
-                    "without": fmt_pct(r["rate_below"]),
+                    "with": fmt_pct(r["outcome_rate_above"]),
+                    "without": fmt_pct(r["outcome_rate_below"]),
                 }
             )
     return {
@@ -351,14 +350,14 @@ def features_section(
     f = run.features
     if f is None:
         return None
-    has_importance = "perm_importance" in f
+    has_importance = "importance" in f
     ordered = f.assign(_rank=f["status"].map(status_rank)).sort_values(
-        ["_rank", "perm_importance", "feature"] if has_importance else ["_rank", "feature"],
+        ["_rank", "importance", "feature"] if has_importance else ["_rank", "feature"],
         ascending=[True, False, True] if has_importance else [True, True],
         kind="stable",
         na_position="last",
     )
-    top = num(f["perm_importance"].max()) if has_importance else None
+    top = num(f["importance"].max()) if has_importance else None
     top = top if top and top > 0 else None
 
     def relative(x):
@@ -377,7 +376,7 @@ def features_section(
             "retention_non_adopters": fmt_pct(r.get("retention_non_adopters")),
             "adj_or": fmt_ratio(r.get("adj_or")),
             "adj_or_ci": fmt_ci(*interval(r, "adj_or")),
-            "importance": relative(r.get("perm_importance")),
+            "importance": relative(r.get("importance")),
             "reason": str(r.get("reason") or ""),
             "segment_only": segment_only.get(str(r["feature"]), ""),
             "milestone_for": label_badge((milestone_for or {}).get(str(r["feature"]))),

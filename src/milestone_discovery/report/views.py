@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import columns
 from . import charts
 from .analyses import (
     counts_section,
@@ -265,5 +266,6 @@ def context(run: RunData) -> dict:
         "model_sentence": model_sentence,
         "temporal": temporal,
         "method": method_notes(run, splits),
+        "glossary": columns.glossary(),
         **excluded,
     }
