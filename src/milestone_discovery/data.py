@@ -264,7 +264,12 @@ def _query_file_notes(notes: list[str], files: dict, queries: dict[str, str]) ->
         return notes
 
     def reader(file_name: str) -> str | None:
-        return next((n for n, q in queries.items() if file_name.lower() in q.lower()), None)
+        # by its name ('usage.csv' on DuckDB) or its stem as a whole word (the view on Spark)
+        stem = re.compile(rf"(?<![\w.]){re.escape(Path(file_name).stem)}(?!\w)", re.IGNORECASE)
+        return next(
+            (n for n, q in queries.items() if file_name.lower() in q.lower() or stem.search(q)),
+            None,
+        )
 
     out = []
     for note in notes:
