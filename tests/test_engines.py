@@ -25,7 +25,7 @@ from milestone_discovery.cli import build_parser, main
 from milestone_discovery.engines import DuckDBEngine, engine_for, open_engine, spark_memory
 from milestone_discovery.event_rows import EventSource, row_rules, typed_rows
 from milestone_discovery.events import derive_tables
-from milestone_discovery.queries import connect, read_query
+from milestone_discovery.queries import read_query
 
 USER = {c: c for c in ("account_id", "event", "timestamp", "user_id", "count")}
 METRICS = {"conversations": ["conversation_started"]}
@@ -143,7 +143,7 @@ def test_engine_for_takes_duckdb_and_ibis_connections():
 
 def test_duckdb_keeps_its_out_of_core_settings(tmp_path):
     cfg = Config.from_dict({"engine": {"memory_limit": "300MB", "temp_directory": str(tmp_path)}})
-    with connect(None, cfg) as opened:
+    with open_engine(None, cfg) as opened:
         settings = dict(
             opened.con.execute(
                 "SELECT name, value FROM duckdb_settings() "
@@ -156,7 +156,7 @@ def test_duckdb_keeps_its_out_of_core_settings(tmp_path):
 
 def test_read_query_runs_on_the_engine(tmp_path):
     pd.DataFrame({"x": [1, 2]}).to_csv(tmp_path / "t.csv", index=False)
-    with connect(tmp_path) as opened:
+    with open_engine(tmp_path) as opened:
         frame = read_query(opened, "accounts", "select sum(x) as s from 't.csv';")
     assert frame["s"].tolist() == [3]
 

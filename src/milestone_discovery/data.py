@@ -177,9 +177,9 @@ def _load_folder(folder: Path, config: Config) -> Dataset:
 
     engine = contextlib.nullcontext()
     if queries or "events" in given:
-        from .queries import connect
+        from .engines import open_engine
 
-        engine = connect(folder, config)
+        engine = open_engine(folder, config)
     with engine as con:
         raw: dict[str, pd.DataFrame] = {}
         for name in TABLE_COLUMNS:

@@ -146,7 +146,7 @@ def derive_tables(
     Parameters
     ----------
     con : milestone_discovery.engines.Engine or connection
-        From :func:`milestone_discovery.queries.connect` (its time zone is
+        From :func:`milestone_discovery.engines.open_engine` (its time zone is
         ``[data] timezone``), or a connection
         :func:`~milestone_discovery.engines.engine_for` takes (a DuckDB or
         Ibis DuckDB connection, a SparkSession), used with its own settings.

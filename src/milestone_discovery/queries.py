@@ -1,4 +1,4 @@
-"""Input tables given as SQL queries, and the connection to the query engine.
+"""Input tables given as SQL queries, run by the query engine.
 
 Any input table may be given in the study config as a SQL query instead of a
 file of the dataset folder::
@@ -17,53 +17,24 @@ table never leaves the engine: it is reduced to the per-account tables there
 
 The engine works out of core: DuckDB's memory is bounded by ``[engine]
 memory_limit`` and it spills to ``[engine] temp_directory`` (a fresh
-temporary folder by default, removed when the connection closes).
+temporary folder by default, removed when the engine closes; see
+:func:`milestone_discovery.engines.open_engine`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pandas as pd
 
-from .config import Config
-from .engines import open_engine
 from .errors import DataValidationError, Problem
 
-__all__ = ["connect", "query_label", "query_sql", "query_statement", "read_query"]
+__all__ = ["query_label", "query_sql", "query_statement", "read_query"]
 
 
 def query_label(name: str) -> str:
     """How a table given as a query is named in messages: ``"events ([tables.events] query)"``."""
     return f"{name} ([tables.{name}] query)"
-
-
-@contextlib.contextmanager
-def connect(
-    folder: str | Path | None, config: Config | None = None, engine: str | None = None
-) -> Iterator:
-    """The query engine set up for reading a dataset, closed (its spill folder removed) on exit.
-
-    Parameters
-    ----------
-    folder : str or Path or None
-        Dataset folder: relative file names in queries are looked up there.
-    config : Config, optional
-        ``[data] timezone`` (the session time zone: zoned timestamps are
-        converted to it) and the ``[engine]`` settings.
-    engine : {"duckdb", "spark"}, optional
-        Overrides ``[engine] engine``.
-
-    Yields
-    ------
-    milestone_discovery.engines.Engine
-        See :func:`milestone_discovery.engines.open_engine`.
-    """
-    with open_engine(folder, config, engine) as opened:
-        yield opened
 
 
 def query_sql(name: str, query: str) -> str:
@@ -123,7 +94,7 @@ def read_query(con, name: str, query: str) -> pd.DataFrame:
     Parameters
     ----------
     con : milestone_discovery.engines.Engine
-        From :func:`connect` (or anything :func:`~milestone_discovery.engines.engine_for`
+        From :func:`~milestone_discovery.engines.open_engine` (or anything :func:`~milestone_discovery.engines.engine_for`
         takes, such as a DuckDB connection).
     name : str
         The input table the query stands for.
