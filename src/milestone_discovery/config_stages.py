@@ -80,7 +80,8 @@ class FeatureConfig(Section):
     shap_sample : int
         Held-out rows explained with SHAP (0 to skip SHAP).
     permutation_max_rows : int
-        Held-out rows per split used for importance (a fixed random subset beyond it).
+        Held-out rows per split used for importance and the held-out metrics
+        (a fixed random subset beyond it).
     tree_max_rows : int
         Rows each tree is grown on, at most (a bootstrap sample of this size
         when a training half is larger). The default is about
@@ -88,7 +89,8 @@ class FeatureConfig(Section):
         place minimum-size leaves everywhere, so more rows change a tree
         little, while the forest as a whole still sees every row. Bounds the
         cost of large studies (200k accounts: the feature stage selects the
-        same features, a third faster).
+        same features, a third faster). The conditional model of each flag
+        is fitted on at most as many training rows.
     adjust_for_early_activity : bool
         Also adjust for early engagement: ``log1p`` of the activation metric
         over the activation months joins the model's covariates and the

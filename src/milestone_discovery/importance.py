@@ -290,7 +290,15 @@ def cross_fitted_importance(
             )
             rows_used = test[np.sort(keep)]
         t0 = time.perf_counter()
-        probs = conditional_flag_probabilities(X[train], X[rows_used], p)
+        # the conditional model has two parameters per flag and one covariance matrix: a
+        # fixed random subset of a large training half estimates them as well
+        fit_rows = train
+        if len(train) > cfg.tree_max_rows:
+            pick = np.random.default_rng(seed + s).choice(
+                len(train), cfg.tree_max_rows, replace=False
+            )
+            fit_rows = train[np.sort(pick)]
+        probs = conditional_flag_probabilities(X[fit_rows], X[rows_used], p)
         timings["conditional_model"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         delta, base = expected_permutation_importance(
@@ -305,9 +313,8 @@ def cross_fitted_importance(
         marginal[r] += _marginal_from_conditional(delta, probs, prev, X[rows_used][:, :p]).sum(
             axis=0
         )
-        if len(rows_used) < len(test):
-            base = model.predict_proba(X[test])[:, 1]
-        rows.append({"model": "covariates+features", "split": s, **_metrics(y[test], base)})
+        # held-out metrics on the same rows (the whole half unless it is large)
+        rows.append({"model": "covariates+features", "split": s, **_metrics(y[rows_used], base)})
         impurity[s] = model.feature_importances_[:p]
         timings["predict_permutation"] += time.perf_counter() - t0
         if s == 0 and cfg.shap_sample > 0:
@@ -325,10 +332,10 @@ def cross_fitted_importance(
                 cfg, seed + s, n_estimators=max(cfg.n_estimators // 4, 10), n_rows=len(train)
             )
             cov_model.fit(X_cov[train], y[train]).set_params(n_jobs=1)
-            cov_pred = cov_model.predict_proba(X_cov[test])[:, 1]
+            cov_pred = cov_model.predict_proba(X_cov[rows_used])[:, 1]
         else:  # no covariates: the baseline is the training retention rate
-            cov_pred = np.full(len(test), y[train].mean())
-        rows.append({"model": "covariates", "split": s, **_metrics(y[test], cov_pred)})
+            cov_pred = np.full(len(rows_used), y[train].mean())
+        rows.append({"model": "covariates", "split": s, **_metrics(y[rows_used], cov_pred)})
         timings["covariates"] += time.perf_counter() - t0
 
     mean_r = sums / counts[:, None]
