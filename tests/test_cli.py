@@ -214,3 +214,14 @@ def test_control_characters_from_the_data_are_not_echoed(make_dataset, tmp_path,
     assert "seats must be at least 1" in err and "basic" in err
     assert "no_such" in err
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", out + err)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_synth_events_writes_an_event_log_that_validate_reads(tmp_path, capsys, fmt):
+    out = tmp_path / "ev"
+    assert main(["synth", "--accounts", "150", "--events", "--format", fmt, "--out", str(out)]) == 0
+    assert "as an event log" in capsys.readouterr().out
+    assert (out / "study.toml").exists() and not (out / f"feature_usage.{fmt}").exists()
+    assert (out / "events.csv").exists() if fmt == "csv" else (out / "events").is_dir()
+    assert main(["validate", str(out), "--config", str(out / "study.toml")]) == 0
+    assert "events" in capsys.readouterr().out

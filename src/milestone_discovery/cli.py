@@ -139,6 +139,12 @@ def _setup_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--list-scenarios", action="store_true", help="describe the scenario presets and exit"
     )
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="write an event log (events, accounts, feature_catalog and the study.toml that "
+        "maps it) instead of the per-account tables; any size, written in chunks",
+    )
     p.add_argument("--out", help="output folder (required unless --list-scenarios)")
 
 
@@ -160,12 +166,18 @@ def _run_synth(args: argparse.Namespace) -> int:
         n_accounts=args.accounts, seed=args.seed, as_of=args.as_of, scenario=scenario
     )
     with _io("write the dataset to", args.out):
-        out = data.write(args.out, fmt=args.format)
+        out = (
+            data.write_events(args.out, fmt=args.format, seed=args.seed)
+            if args.events
+            else data.write(args.out, fmt=args.format)
+        )
     truth = data.truth
     _say(
         f"wrote {truth['n_accounts']:,} synthetic accounts "
         f"(scenario {scenario.name}, seed {args.seed}) to {out}"
+        + (" as an event log (study.toml maps it)" if args.events else "")
     )
+    tables = ("accounts", "feature_catalog") if args.events else ()
     for name, table in (
         ("accounts", data.accounts),
         ("feature_usage", data.feature_usage),
@@ -173,6 +185,8 @@ def _run_synth(args: argparse.Namespace) -> int:
         ("activity", data.activity),
         ("setup_steps", data.setup_steps),
     ):
+        if tables and name not in tables:
+            continue
         _say(f"  {name:<16} {len(table):>10,} rows")
     rate = truth["retention_rate"]
     n_drivers = sum(f["role"] == "driver" for f in truth["features"].values())
