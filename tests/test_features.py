@@ -224,3 +224,17 @@ def test_without_covariates_the_odds_ratio_is_not_called_adjusted(small):
     reasons = result.features["reason"]
     assert not reasons.str.contains("adjusted odds ratio").any()
     assert reasons.str.contains("odds ratio").any()
+
+
+def test_a_significant_but_negligible_importance_is_not_selected(small):
+    """Practical relevance: with a minimum relevant odds ratio above every feature's
+    equivalent odds ratio, nothing is selected, and the significant ones say why."""
+    config = Config()
+    config.study.seed = 7
+    config.features.min_relevant_or = 50.0
+    result = discover_features(small.population, config, progress=False)
+    assert result.selected == [] and len(small.features.selected) > 0
+    t = result.features
+    significant = t[(t["importance_q"] < config.features.alpha) & (t["adj_or"] > 1)]
+    assert set(significant["feature"]) >= set(small.features.selected)
+    assert significant["reason"].str.contains("real but negligible", regex=False).all()

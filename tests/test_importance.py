@@ -13,7 +13,9 @@ from milestone_discovery.config import FeatureConfig
 from milestone_discovery.importance import (
     conditional_flag_probabilities,
     cross_fitted_importance,
+    equivalent_odds_ratio,
     importance_forest,
+    log_loss_rows,
 )
 
 
@@ -107,3 +109,25 @@ def test_capped_trees_still_fit_and_rank_the_signal():
     y = (rng.random(3000) < 0.3 + 0.5 * X[:, 0]).astype(int)
     model = importance_forest(FeatureConfig(tree_max_rows=1000), 0, n_rows=len(X)).fit(X, y)
     assert int(np.argmax(model.feature_importances_)) == 0
+
+
+@pytest.mark.parametrize("odds_ratio", [1.2, 1.5, 2.0])
+@pytest.mark.parametrize("intercept", [0.0, 2.5])  # 50% and about 93% retention
+def test_equivalent_odds_ratio_recovers_a_planted_effect(odds_ratio, intercept):
+    """With the true probabilities, the conditional redraw's loss increase maps back to the
+    planted odds ratio (second-order expansion), at balanced and imbalanced retention."""
+    rng = np.random.default_rng(1)
+    n, pi = 400_000, 0.4
+    x = rng.random(n) < pi
+    p1, p0 = (1 / (1 + np.exp(-(intercept + b))) for b in (np.log(odds_ratio), 0.0))
+    q = np.where(x, p1, p0)
+    y = (rng.random(n) < q).astype(float)
+    loss1, loss0 = log_loss_rows(np.full(n, p1), y), log_loss_rows(np.full(n, p0), y)
+    importance = (pi * loss1 + (1 - pi) * loss0 - np.where(x, loss1, loss0)).mean()
+    found = equivalent_odds_ratio(importance, np.mean(q * (1 - q) * pi * (1 - pi)))
+    assert np.log(found) == pytest.approx(np.log(odds_ratio), rel=0.1)
+
+
+def test_equivalent_odds_ratio_is_one_without_importance():
+    found = equivalent_odds_ratio(np.array([-1e-4, 0.0, np.nan]), np.array([0.05, 0.05, 0.05]))
+    assert found[:2].tolist() == [1.0, 1.0] and np.isnan(found[2])

@@ -122,6 +122,12 @@ FEATURE_COLUMNS: tuple[Column, ...] = (
         "(`features.multiplicity`); empty for features screened out before the test.",
     ),
     _C(
+        "equivalent_or",
+        "`importance` as an odds ratio: the conditional odds ratio whose removal would cost as "
+        "much log loss (a forest shrinks effects, so it is below `adj_or`). Selection needs at "
+        "least `features.min_relevant_or`.",
+    ),
+    _C(
         "stability",
         "Share of the cross-fitting repeats in which the importance alone is significant.",
     ),

@@ -22,7 +22,10 @@ steps, in order:
    features by ``multiplicity`` (Benjamini-Hochberg by default).
 4. Decision: ``negative`` (adjusted effect significantly below 1, Holm);
    ``selected`` when the importance test rejects at ``alpha`` after
-   adjustment and the adjusted odds ratio is above 1; otherwise
+   adjustment, the importance is worth at least a conditional odds ratio
+   of ``min_relevant_or`` (practical relevance, which a very large study
+   does not get from the test alone) and the adjusted odds ratio is above 1
+   at ``alpha``; otherwise
    ``confounded`` (raw association significant, adjusted one not),
    ``underpowered`` (the study could not detect an adjusted odds ratio of
    ``min_effect_or``) or ``unimportant``.
@@ -394,9 +397,11 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
         rows(lambda r: f"{or_word} {_fmt_or(r)}, Holm p {r.adj_p_holm:.2g}"),
     )
     important = t["importance_q"] < cfg.alpha
+    relevant = t["equivalent_or"] >= cfg.min_relevant_or
     # Both tests must agree: held-out information beyond the other features, and a positive
-    # association after adjusting for size and plan (each a test at alpha).
-    chosen = important & (t["adj_or"] > 1) & (t["adj_p"] < cfg.alpha)
+    # association after adjusting for size and plan (each a test at alpha); and the information
+    # must be big enough to act on, which a very large study does not guarantee.
+    chosen = important & relevant & (t["adj_or"] > 1) & (t["adj_p"] < cfg.alpha)
     undecided = ~chosen & (status == "selected")
     raw_sig = t["raw_p_holm"] < cfg.alpha
     mark(
@@ -428,7 +433,12 @@ def _decide(t: pd.DataFrame, cfg: FeatureConfig, level: str) -> pd.DataFrame:
             f"held-out conditional importance {r.importance:.2g} (SE {r.importance_se:.2g}, "
             f"adjusted p {r.importance_q:.2g}); {or_word} {_fmt_or(r)}"
         )
-        if r.adj_or_low > 1:
+        if r.importance_q < cfg.alpha and r.equivalent_or < cfg.min_relevant_or:
+            text += (
+                f"; real but negligible: worth a conditional odds ratio of {r.equivalent_or:.3f}, "
+                f"below {cfg.min_relevant_or:g} (features.min_relevant_or)"
+            )
+        elif r.adj_or_low > 1:
             text += (
                 "; its association is clear but adds nothing the correlated features do not carry "
                 "(a proxy, or too little data to separate them)"
@@ -492,7 +502,7 @@ _ORDER = (
     "feature category status reason prevalence adopters retention_adopters "
     "retention_non_adopters lift phi raw_or raw_or_low raw_or_high adj_or adj_or_low "
     "adj_or_high adj_p adj_p_holm raw_p raw_p_holm min_detectable_or importance "
-    "importance_se importance_p importance_q stability marginal_importance shap_mean_abs "
+    "importance_se importance_p importance_q equivalent_or stability marginal_importance shap_mean_abs "
     "impurity_importance_biased churned_adopters near_churn_share other_late_share "
     "leak_p_holm top_segment top_segment_adopter_share top_segment_population_share"
 ).split()

@@ -51,6 +51,7 @@ __all__ = [
     "CrossFitResult",
     "cross_fitted_importance",
     "EPS",
+    "equivalent_odds_ratio",
     "log_loss_rows",
 ]
 
@@ -244,7 +245,7 @@ def cross_fitted_importance(
     -------
     CrossFitResult
         ``importance`` has ``feature``, ``importance``, ``importance_se``,
-        ``importance_p``, ``stability`` (share of repeats whose own estimate
+        ``importance_p``, ``equivalent_or`` (:func:`equivalent_odds_ratio`), ``stability`` (share of repeats whose own estimate
         is significant at ``cfg.alpha``, its standard error taken as ``sqrt(n_repeats)``
         times the pooled one), ``marginal_importance`` (ordinary
         permutation, for reference), ``shap_mean_abs``, ``impurity_importance_biased``.
@@ -259,6 +260,7 @@ def cross_fitted_importance(
     splitter = RepeatedStratifiedKFold(n_splits=cfg.n_splits, n_repeats=R, random_state=seed)
     splits = list(splitter.split(X, y))
     sums = np.zeros((R, p))
+    scale_sums = np.zeros(p)  # sum of q(1-q) pi(1-pi): turns log-odds effects into loss
     counts = np.zeros(R)
     row_sum = np.zeros((len(y), p))  # per account: loss increases summed over the repeats
     row_n = np.zeros(len(y))
@@ -305,6 +307,7 @@ def cross_fitted_importance(
             model, X[rows_used], y[rows_used], range(p), probs
         )
         sums[r] += delta.sum(axis=0)
+        scale_sums += ((base * (1 - base))[:, None] * probs * (1 - probs)).sum(axis=0)
         counts[r] += len(rows_used)
         row_sum[rows_used] += delta
         row_n[rows_used] += 1
@@ -356,6 +359,7 @@ def cross_fitted_importance(
             "importance": importance,
             "importance_se": se,
             "importance_p": _st.norm.sf(z),
+            "equivalent_or": equivalent_odds_ratio(importance, scale_sums / counts.sum()),
             "stability": (z_r > _st.norm.ppf(1 - cfg.alpha)).mean(axis=0),
             "marginal_importance": (marginal / counts[:, None]).mean(axis=0),
             "shap_mean_abs": shap_values,
@@ -363,6 +367,23 @@ def cross_fitted_importance(
         }
     )
     return CrossFitResult(importance=table, metrics=_summarise_metrics(rows), timings=timings)
+
+
+def equivalent_odds_ratio(importance: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The conditional odds ratio whose removal costs ``importance`` nats of log loss.
+
+    If retention's log-odds move by ``beta`` with a 0/1 flag, redrawing the
+    flag from its conditional probability ``pi`` raises a row's expected log
+    loss by about ``q (1 - q) pi (1 - pi) beta**2`` (second-order expansion
+    around the prediction ``q``). With ``scale`` the held-out mean of
+    ``q (1 - q) pi (1 - pi)``, the equivalent odds ratio is
+    ``exp(sqrt(importance / scale))`` (1 when the importance is not positive).
+    """
+    importance = np.asarray(importance, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beta = np.sqrt(np.where(scale > 0, np.clip(importance, 0, None) / scale, 0.0))
+    return np.where(np.isfinite(importance), np.exp(beta), np.nan)
 
 
 def _marginal_from_conditional(delta, probs, prevalence, flags):
