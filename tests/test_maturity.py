@@ -142,6 +142,37 @@ def test_choose_step_finds_a_step_on_top_of_a_trend():
     assert result["ci"][0] <= 3 <= result["ci"][1]
 
 
+def _category_data(seed: int = 0, n: int = 6000):
+    """Three categories of three features; retention steps up at 2 mature categories."""
+    rng = np.random.default_rng(seed)
+    flags = pd.DataFrame({f"c{c}_f{j}": rng.random(n) < 0.5 for c in range(3) for j in range(3)})
+    used = {c: flags.filter(like=f"c{c}_").sum(axis=1).to_numpy() for c in range(3)}
+    counts = sum((u >= 2).astype(int) for u in used.values())
+    y = rng.random(n) < 1 / (1 + np.exp(-(-0.5 + 0.2 * counts + 1.2 * (counts >= 2))))
+    by_category = {c: flags.filter(like=f"c{c}_") for c in range(3)}
+    return counts, y, used, by_category
+
+
+def test_choose_step_carries_the_uncertainty_of_the_selection():
+    """Redrawn selections feed the bootstrap: keeping every feature gives the same CI as
+    re-choosing k alone; a selection that keeps nothing leaves no step in any resample."""
+    counts, y, used, by_category = _category_data()
+    candidates = {c: np.arange(1, 4) for c in used}
+    common = {"n_bootstrap": 30, "category_counts": used, "category_candidates": candidates}
+    alone = choose_step(counts, y, np.arange(1, 4), **common)
+    names = [f for flags in by_category.values() for f in flags.columns]
+    every = pd.DataFrame(True, index=range(30), columns=names)
+    kept = choose_step(
+        counts, y, np.arange(1, 4), **common, category_flags=by_category, selections=every
+    )
+    assert alone["m"] == kept["m"] == 2
+    assert kept["ci"] == alone["ci"]
+    nothing = choose_step(
+        counts, y, np.arange(1, 4), **common, category_flags=by_category, selections=~every
+    )
+    assert nothing["bootstrap_no_step"] == 1.0
+
+
 def test_maturity_levels_counts_and_flags():
     flags = pd.DataFrame({"a": [1, 1, 0, 0], "b": [1, 0, 1, 0], "c": [1, 1, 1, 0]}, dtype=bool)
     cats = {

@@ -21,8 +21,9 @@
   ``logit P(retained) = a + b * count + c * [count >= m]`` is fitted on the
   selection half and, among the candidates with ``c > 0`` (a step *up*),
   the best likelihood wins. Its CI is a bootstrap of the selection half
-  that redoes every category's ``k`` and then ``m``, so it carries the
-  uncertainty of ``k``. On the held-out half the step is tested against the
+  that redoes every category's ``k`` and then ``m`` on a redrawn feature
+  selection (:mod:`~milestone_discovery.selection_draws`), so it carries
+  the uncertainty of ``k`` and of the selection. On the held-out half the step is tested against the
   trend (``shape``: ``step``, ``gradual`` or ``none``) and the lift of
   "mature" is measured. When no count steps up, ``m`` is the best-phi count
   and the report says the cut-off is a business choice.
@@ -42,6 +43,7 @@ from .features import FeatureResult
 from .html_repr import key_figures, render_result, table_data
 from .maturity_step import best_step, choose_step
 from .population import Population
+from .selection_draws import draw_selections
 from .thresholds import ThresholdScan, scan_thresholds, split_halves
 
 __all__ = ["MaturityResult", "discover_maturity", "propose_categories", "maturity_levels"]
@@ -430,6 +432,9 @@ def discover_maturity(
                     category_candidates={
                         c: np.arange(1, len(specs[c]["features"]) + 1) for c in used_counts
                     },
+                    **_selection_uncertainty(
+                        population, features, config, source, specs, used_counts, selection
+                    ),
                 )
                 m = step["m"]
             if m is None:  # no count steps up: the best-phi count, a business choice
@@ -503,6 +508,25 @@ def discover_maturity(
         levels=levels,
         notes=notes,
     )
+
+
+def _selection_uncertainty(population, features, config, source, specs, used_counts, rows):
+    """``category_flags`` and ``selections`` for :func:`choose_step`: which features each
+    category could hold in a redrawn selection (with a catalog, any candidate of that
+    category; with data clusters, only its selected features), on the selection half."""
+    draws = draw_selections(
+        features.features, config.features, config.maturity.n_bootstrap, config.study.seed
+    )
+    if source == "catalog":
+        home = population.catalog.reindex(draws.columns).fillna("uncategorised")
+    else:
+        home = pd.Series(
+            {f: name for name in used_counts for f in specs[name]["features"]}, dtype=object
+        ).reindex(draws.columns)
+    category_flags = {
+        name: population.flags.loc[rows, home.index[home == name]] for name in used_counts
+    }
+    return {"category_flags": category_flags, "selections": draws}
 
 
 def _empty_result(population: Population, why: str) -> MaturityResult:

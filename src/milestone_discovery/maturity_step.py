@@ -48,6 +48,8 @@ def choose_step(
     alpha=0.05,
     category_counts=None,
     category_candidates=None,
+    category_flags=None,
+    selections=None,
 ) -> dict:
     """Choose ``m``: where retention steps *up* beyond its trend in the number of mature categories.
 
@@ -60,6 +62,13 @@ def choose_step(
         Per category, the number of its features each account uses and the
         candidate ``k``: each bootstrap resample then re-chooses every ``k``
         before ``m``, so the CI of ``m`` carries their uncertainty.
+    category_flags, selections : optional
+        To carry the uncertainty of the feature selection too: per category,
+        a DataFrame of its candidate features' flags (rows as ``counts``),
+        and ``n_bootstrap`` rows of redrawn selections
+        (:func:`~milestone_discovery.selection_draws.draw_selections`). Each
+        resample then counts, per category, only the features its draw
+        selected (a category left with none is mature for nobody).
 
     Returns
     -------
@@ -74,9 +83,12 @@ def choose_step(
     rng = np.random.default_rng(random_state)
     chosen = []
     n = len(counts)
-    for _ in range(n_bootstrap):
+    for b in range(n_bootstrap):
         w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
         c = counts
+        if category_flags is not None and selections is not None:
+            category_counts, category_candidates = _drawn_counts(category_flags, selections.iloc[b])
+            c = np.zeros(n, dtype=int)  # what stays when the draw selects nothing
         if category_counts:
             ks = {
                 name: choose_threshold(
@@ -120,6 +132,17 @@ def choose_step(
             ],
         ),
     }
+
+
+def _drawn_counts(category_flags: dict, drawn: pd.Series):
+    """Per category, features used and candidate ``k`` among the features of one draw."""
+    counts, candidates = {}, {}
+    for name, flags in category_flags.items():
+        keep = [f for f in flags.columns if drawn.get(f, False)]
+        if keep:
+            counts[name] = flags[keep].to_numpy(dtype=bool).sum(axis=1)
+            candidates[name] = np.arange(1, len(keep) + 1)
+    return counts, candidates
 
 
 def _step_from_counts(counts, y, weights, candidates, min_share):
