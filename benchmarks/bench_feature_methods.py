@@ -11,6 +11,12 @@ On the same synthetic data (one data set per seed) this compares
 * perm      top-k by ``sklearn.inspection.permutation_importance`` of the
             same forest (fitted on a stratified 50% split, scored on the other
             half, ``n_repeats=5``, ``scoring="roc_auc"``);
+* logit     a parametric conditional test (no k): one logistic regression of
+            retention on every flag within the prevalence screen plus the
+            covariates, one-sided Wald test of each flag's coefficient > 0,
+            Benjamini-Hochberg at ``alpha`` -- the most powerful conditional
+            test when effects are additive on the log-odds scale, so it shows
+            how much a scenario allows a conditional test to find;
 * boruta    BorutaPy's confirmed features (no k), with the study's forest
             and ``n_estimators="auto"`` (optional: ``pip install Boruta``, the
             ``bench`` extra).
@@ -27,6 +33,7 @@ then a summary averaged over seeds.
 
     python benchmarks/bench_feature_methods.py
     python benchmarks/bench_feature_methods.py --accounts 20000 --seeds 0 1 2 --boruta-max-iter 50
+    python benchmarks/bench_feature_methods.py --scenario imbalanced --no-boruta
 
 The default run needs about 4.5 minutes of CPU; on 2 cores it took 3.8 minutes
 wall clock when the cores were not shared with other work (longer under load).
@@ -58,7 +65,7 @@ from milestone_discovery.importance import importance_forest  # noqa: E402
 from milestone_discovery.synth import make_synthetic  # noqa: E402
 
 TRAP_ROLES = ("ubiquitous", "niche", "segment", "confounded", "leaky", "negative", "survivor")
-METHODS = ("ours", "phi top-k", "impurity top-k", "permutation top-k", "boruta")
+METHODS = ("ours", "logit (BH)", "phi top-k", "impurity top-k", "permutation top-k", "boruta")
 
 
 def _load_boruta():
@@ -99,8 +106,28 @@ def _score(selected: list[str], roles: dict[str, str]) -> dict:
     }
 
 
-def _population(accounts: int, seed: int, config: Config):
-    syn = make_synthetic(accounts, seed=seed)
+def _conditional_logit(population, cfg) -> list[str]:
+    """Flags whose coefficient in one logistic regression on all of them (and the
+    covariates) is significantly positive, Benjamini-Hochberg across the flags."""
+    from scipy import stats as st
+
+    prevalence = population.flags.mean()
+    names = [
+        str(c)
+        for c in population.flags.columns
+        if cfg.min_prevalence <= prevalence[c] <= cfg.max_prevalence
+    ]
+    covariates = population.covariates.to_numpy(float)
+    design = np.hstack([population.flags[names].to_numpy(float), covariates])
+    design = design[:, design.std(axis=0) > 0]
+    _, beta, cov = stats.logistic_fit(design, population.retained.to_numpy(float), return_cov=True)
+    z = beta[1 : len(names) + 1] / np.sqrt(np.diag(cov)[1 : len(names) + 1])
+    q = stats.adjust_p_values(st.norm.sf(z), "fdr_bh")
+    return [n for n, qv in zip(names, q, strict=True) if qv < cfg.alpha]
+
+
+def _population(accounts: int, seed: int, config: Config, scenario: str = "default"):
+    syn = make_synthetic(accounts, seed=seed, scenario=scenario)
     dataset = syn.to_dataset()
     roles = {f: v["role"] for f, v in syn.truth["features"].items()}
     return build_population(dataset, config), roles
@@ -110,7 +137,7 @@ def run_seed(args, seed: int, boruta_cls) -> tuple[list[dict], str | None, int]:
     config = Config()
     config.study.seed = seed
     cfg = config.features
-    population, roles = _population(args.accounts, seed, config)
+    population, roles = _population(args.accounts, seed, config, args.scenario)
     names = [str(c) for c in population.flags.columns]
     p = len(names)
     k = sum(r == "driver" for r in roles.values())
@@ -138,6 +165,9 @@ def run_seed(args, seed: int, boruta_cls) -> tuple[list[dict], str | None, int]:
 
     start()
     record("ours", discover_features(population, config, progress=False).selected)
+
+    start()
+    record("logit (BH)", _conditional_logit(population, cfg))
 
     start()
     phi = stats.phi_coefficient(population.flags.to_numpy(bool), population.retained.to_numpy(bool))
@@ -192,6 +222,7 @@ def main() -> None:
     )
     parser.add_argument("--accounts", type=int, default=20000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--scenario", default="default", help="a `milestones synth` preset")
     parser.add_argument("--boruta-max-iter", type=int, default=50)
     parser.add_argument("--no-boruta", action="store_true", help="skip BorutaPy")
     args = parser.parse_args()
@@ -199,7 +230,7 @@ def main() -> None:
     cfg = Config().features
     boruta_cls, boruta_error = (None, "skipped (--no-boruta)") if args.no_boruta else _load_boruta()
     print("Feature-selection methods vs planted drivers")
-    print(f"  synthetic accounts {args.accounts:,}; seeds {args.seeds}")
+    print(f"  synthetic accounts {args.accounts:,}; seeds {args.seeds}; scenario {args.scenario}")
     print("  top-k baselines get the ORACLE k = number of planted drivers (shown per seed);")
     print(
         "  baselines see ALL features (leaky, ubiquitous, niche, ... included), ours filters them;"
@@ -208,7 +239,7 @@ def main() -> None:
     print(
         f"  forest (importance.importance_forest): n_estimators={cfg.n_estimators}, "
         f"max_depth={cfg.max_depth}, "
-        f"min_samples_leaf={cfg.min_samples_leaf}, max_features='sqrt', class_weight='balanced'"
+        f"min_samples_leaf={cfg.min_samples_leaf}, max_features='sqrt', no class weights"
     )
     print(
         "  permutation: forest fitted on a stratified 50% split, sklearn permutation_importance "
