@@ -19,7 +19,11 @@
    trend and replays the whole choice of ``t`` on each replicate. The
    shape is ``step`` (a real threshold), ``gradual`` (more is better but
    no level stands out: the cut-off is a business choice) or ``none`` (no
-   association).
+   association). A threshold is only published as ``step`` or ``gradual``
+   when its headline agrees: the held-out lift's CI must lie above 1. The
+   test on all accounts is more powerful, but for maturity the features
+   themselves were selected on these accounts for their association, so it
+   alone could call a falsely selected feature a threshold.
 
 CI levels follow ``alpha``.
 """
@@ -69,7 +73,8 @@ class ThresholdScan:
         Accounts in the held-out half, on which every rate and ``lift`` is
         measured (``share_above`` and ``shape`` are on all accounts).
     shape : str
-        ``"step"``, ``"gradual"`` or ``"none"`` (see :func:`threshold_shape`).
+        ``"step"``, ``"gradual"`` or ``"none"`` (see :func:`threshold_shape`;
+        ``"none"`` too when the held-out lift's CI does not lie above 1).
     curve : pandas.DataFrame
         Outcome rate by metric bin on all accounts (what "gradual" looks like).
     """
@@ -460,6 +465,8 @@ def scan_thresholds(
         n_null=n_null,
         random_state=random_state,
     )
+    if not rr_low[0] > 1:  # the headline does not support a threshold
+        shape = {**shape, "shape": "none"}
     with np.errstate(invalid="ignore", divide="ignore"):
         return ThresholdScan(
             metric=metric_name,
