@@ -315,7 +315,7 @@ def method_notes(run: RunData, splits: float | None) -> list[str]:
         "thresholds the data support. Each threshold is also tested for being a real step: "
         "'step' means retention jumps there beyond a smooth trend; 'gradual' means more is "
         "better but no value stands out, so the cut-off is a business choice; 'none' means no "
-        "association."
+        "association, or none the held-out half confirms (its lift's interval reaches 1)."
     )
     refits = f"{fmt_int(splits)} " if splits else ""
     knows = f"a random forest that also knows {adjusted}" if adjusted else "a random forest"
