@@ -599,3 +599,58 @@ def test_errors_name_columns_as_the_user_named_them(make_dataset):
     ) as err:
         load_dataset(path, config)
     assert "licences" in str(err.value).split("e.g.")[1]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_text_values_share_one_string_per_distinct_value(make_dataset, fmt):
+    """Long tables hold tens of millions of rows: one str object per id, not one per row."""
+    tables = _typed(valid_tables())
+    first = tables["feature_usage"].loc[0, "feature"]
+    set_cell("feature_usage", 0, "feature", f" {first} ")(tables)  # stripped, then shared
+    ds = load_dataset(make_dataset(fmt=fmt, **tables))
+    for name, col in (
+        ("feature_usage", "account_id"),
+        ("feature_usage", "feature"),
+        ("activity", "account_id"),
+        ("setup_steps", "step"),
+    ):
+        values = getattr(ds, name)[col]
+        assert values.dtype == object
+        assert all(isinstance(v, str) and v == v.strip() for v in values)
+        assert len({id(v) for v in values}) == values.nunique(), (name, col)
+    assert ds.features == ["bots", "inbox", "reports"]
+
+
+def test_blank_optional_text_is_none(make_dataset):
+    tables = valid_tables()
+    set_cell("feature_catalog", 0, "description", "   ")(tables)
+    ds = load_dataset(make_dataset(**tables))
+    assert ds.feature_catalog.loc[0, "description"] is None
+    assert ds.feature_catalog["description"].dtype == object
+
+
+def test_default_as_of_outliers_are_found_per_account(make_dataset):
+    """The latest date resting on fewer than 3 accounts is an error (ids keyed by position)."""
+    from milestone_discovery.data import _default_as_of
+
+    n = 120
+    ids = [f"a{i:03d}" for i in range(n)]
+    accounts = pd.DataFrame({"account_id": ids, "signup_date": pd.Timestamp("2024-01-01")})
+    usage = pd.DataFrame(
+        {
+            "account_id": ids + ["a000", "a001"],
+            "first_used_at": [pd.Timestamp("2024-03-01")] * n
+            + [pd.Timestamp("2024-09-01"), pd.NaT],
+        }
+    )
+    activity = pd.DataFrame(
+        {"account_id": ["a001", "zzz"], "month": pd.to_datetime(["2024-09-01", "2024-02-01"])}
+    )
+    tables = {"accounts": accounts, "feature_usage": usage, "activity": activity}
+    as_of, source, outliers = _default_as_of(tables)
+    assert as_of == dt.date(2024, 9, 1)
+    assert source == (
+        "latest date of observed behaviour (feature_usage.first_used_at, activity.month)"
+    )
+    assert [p.table for p in outliers] == ["feature_usage", "activity"]
+    assert "resting on 2 account(s)" in outliers[0].rule

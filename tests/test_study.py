@@ -61,3 +61,35 @@ def test_summaries_are_dataframes_for_every_stage(synthetic_run):
     stages += [s for s in (study.survival, study.heterogeneity, study.expansion) if s is not None]
     for stage in stages:
         assert isinstance(stage.summary(), pd.DataFrame), type(stage).__name__
+
+
+def test_run_study_leaves_nothing_alive_once_its_result_is_dropped():
+    """The first ``import shap`` keeps its importer's frames alive: run_study imports it apart.
+
+    Run in a fresh interpreter, where shap is not imported yet.
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import gc, sys, weakref
+        from milestone_discovery import Config, run_study
+        from milestone_discovery.synth import make_synthetic
+        assert "shap" not in sys.modules
+        config = Config()
+        config.features.n_repeats = 1
+        study = run_study(
+            make_synthetic(1500, seed=3).to_dataset(), config, progress=False,
+            temporal=False, secondary=False,
+        )
+        assert "shap" in sys.modules
+        population = weakref.ref(study.population)
+        del study
+        gc.collect()
+        print("freed" if population() is None else "alive")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "freed"

@@ -25,6 +25,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import Config
@@ -204,8 +205,8 @@ def _load_folder(folder: Path, config: Config) -> Dataset:
             raise DataValidationError(problems)
 
         tables: dict[str, pd.DataFrame] = {}
-        for name, frame in raw.items():
-            table, found = typed_table(name, frame, config, options, notes)
+        for name in list(raw):  # each raw frame is let go once typed: never both copies at once
+            table, found = typed_table(name, raw.pop(name), config, options, notes)
             problems += _as_query_problems(name, found) if name in queries else found
             if table is not None:
                 tables[name] = table
@@ -312,8 +313,8 @@ def _cross_table_problems(
     Tables in ``derived`` (from events) hold known accounts by construction.
     """
     accounts = tables["accounts"]
-    known = pd.Index(accounts["account_id"])
-    signup = accounts.set_index("account_id")["signup_date"]
+    known = pd.Index(accounts["account_id"])  # unique: the accounts table passed its rules
+    signup = accounts["signup_date"].to_numpy(dtype="datetime64[ns]")
     problems: list[Problem] = []
     for name, date_col in (
         ("feature_usage", "first_used_at"),
@@ -323,7 +324,8 @@ def _cross_table_problems(
         t = tables.get(name)
         if t is None or name in derived:
             continue
-        unknown = ~t["account_id"].isin(known)
+        row = known.get_indexer(t["account_id"])
+        unknown = row < 0
         if unknown.any():
             problems.append(
                 Problem(
@@ -335,10 +337,10 @@ def _cross_table_problems(
                 )
             )
             continue
-        start = signup.reindex(t["account_id"]).to_numpy()
+        start = signup
         if name == "activity":  # a month row may start before the signup day, not before its month
             start = pd.DatetimeIndex(start).to_period("M").to_timestamp().to_numpy()
-        early = t[date_col].to_numpy() < start
+        early = t[date_col].to_numpy() < start[row]
         if early.any():
             problems.append(
                 Problem(
@@ -397,23 +399,18 @@ def _default_as_of(
     outliers : list of Problem or None
         The rows that alone would set ``as_of``, when the rule above applies.
     """
-    parts = []
-    for name, col in _BEHAVIOUR_DATES:
-        t = tables.get(name)
-        if t is not None and t[col].notna().any():
-            parts.append(pd.DataFrame({"account_id": t["account_id"], "date": t[col], "src": name}))
-    if not parts:  # pragma: no cover - feature_usage is required and never empty
+    used = [
+        (name, col)
+        for name, col in _BEHAVIOUR_DATES
+        if tables.get(name) is not None and tables[name][col].notna().any()
+    ]
+    if not used:  # pragma: no cover - feature_usage is required and never empty
         latest = tables["accounts"]["signup_date"].max()
         return latest.date(), "latest signup_date (no behaviour dates in the data)", None
-    dates = pd.concat(parts, ignore_index=True)
-    latest = dates["date"].max()
-    sources = [
-        f"{name}.{col}"
-        for name, col in _BEHAVIOUR_DATES
-        if name in set(dates.loc[dates["date"] == latest, "src"])
-    ]
+    latest = max(tables[name][col].max() for name, col in used)
+    sources = [f"{name}.{col}" for name, col in used if (tables[name][col] == latest).any()]
     source = f"latest date of observed behaviour ({', '.join(sources)})"
-    per_account = dates.groupby("account_id")["date"].max().sort_values(ascending=False)
+    per_account = _latest_per_account(tables, used).sort_values(ascending=False)
     outliers = None
     if len(per_account) >= 100:
         runner_up = per_account.iloc[_AS_OF_SUPPORT - 1]
@@ -438,6 +435,24 @@ def _default_as_of(
                         )
                     )
     return latest.date(), source, outliers
+
+
+def _latest_per_account(tables: dict[str, pd.DataFrame], used: list[tuple[str, str]]) -> pd.Series:
+    """The latest date of each account in the tables and date columns ``used`` (NaT: none).
+
+    Accounts are keyed by their position among every account id met, so no
+    row-sized frame of ids is built (tables hold tens of millions of rows).
+    """
+    keys = pd.Index(tables["accounts"]["account_id"]).unique()
+    per_table = []
+    for name, col in used:
+        ids = tables[name]["account_id"]
+        pos = keys.get_indexer(ids)
+        if (pos < 0).any():  # ids not in accounts (not an error for every table): keyed too
+            keys = keys.append(pd.Index(ids[pos < 0]).unique())
+            pos = keys.get_indexer(ids)
+        per_table.append(tables[name][col].groupby(pos).max())
+    return pd.concat(per_table).groupby(level=0).max()
 
 
 def _apply_as_of_and_churn(ds: Dataset) -> None:
@@ -469,7 +484,10 @@ def _apply_as_of_and_churn(ds: Dataset) -> None:
             f"{int(future_churn.sum())} churn date(s) after as_of {ds.as_of} treated as "
             "still a customer at as_of"
         )
-    churn = acc.set_index("account_id")["churn_date"]
+    known = pd.Index(acc["account_id"])  # unique: the accounts table passed its rules
+    # churn dates by position, NaT appended for rows of accounts not kept (position -1)
+    churn = np.append(acc["churn_date"].to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))
+    churn_month = pd.DatetimeIndex(churn).to_period("M").to_timestamp().to_numpy()
     for name, date_col in (
         ("feature_usage", "first_used_at"),
         ("activity", "month"),
@@ -478,20 +496,14 @@ def _apply_as_of_and_churn(ds: Dataset) -> None:
         t = getattr(ds, name)
         if t is None:
             continue
-        keep = t["account_id"].isin(acc["account_id"]).to_numpy()
-        after_as_of = (t[date_col] > as_of).to_numpy() & keep
-        churned_at = churn.reindex(t["account_id"]).to_numpy()
-        after_churn = (
-            keep & ~after_as_of & ~pd.isna(churned_at) & (t[date_col].to_numpy() > churned_at)
-        )
-        if name == "activity":  # the churn month itself is still a month of activity
-            month_of_churn = pd.DatetimeIndex(churned_at).to_period("M").to_timestamp().to_numpy()
-            after_churn = (
-                keep
-                & ~after_as_of
-                & ~pd.isna(churned_at)
-                & (t[date_col].to_numpy() > month_of_churn)
-            )
+        row = known.get_indexer(t["account_id"])
+        keep = row >= 0
+        dates = t[date_col].to_numpy()
+        after_as_of = (dates > as_of.to_datetime64()) & keep
+        # the churn month itself is still a month of activity
+        churned_at = (churn_month if name == "activity" else churn)[row]
+        after_churn = keep & ~after_as_of & ~np.isnat(churned_at) & (dates > churned_at)
+        del row, churned_at
         n_dropped_accounts = int((~keep).sum())
         if after_as_of.any():
             ds.notes.append(

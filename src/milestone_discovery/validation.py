@@ -255,7 +255,22 @@ def _parse_text(table, col, series, nullable, frame):
     if not nullable and missing.any():
         rows = offending_rows(_context(frame, col), missing)
         return values, [Problem(table, col, "missing values", rows, int(missing.sum()))]
-    return values.astype(object).where(~missing, None), []
+    return _shared_text(values), []
+
+
+def _shared_text(values: pd.Series) -> pd.Series:
+    """Stripped text as Python strings, one string object per distinct value; blanks None.
+
+    The same values as ``values.astype(object)`` with blanks as None, but each
+    distinct value is one shared ``str`` rather than one object per row: an
+    account id repeated on 20 usage rows costs 20 pointers, not 20 strings
+    (the difference is gigabytes on tables of tens of millions of rows).
+    """
+    codes, uniques = pd.factorize(values)  # missing -> -1
+    texts = np.append(np.asarray(uniques, dtype=object), None)
+    texts[texts == ""] = None
+    codes[codes < 0] = len(texts) - 1
+    return pd.Series(texts.take(codes), index=values.index, dtype=object)
 
 
 def _tz_aware(text: pd.Series) -> pd.Series:
