@@ -11,18 +11,24 @@ steps, timestamps over each account's life; about 0.5% of rows dated before
 the signup month, 0.1% of unknown accounts and some after churn, so every rule
 is exercised. Each engine runs in its own process (peak RSS of that process):
 
-* ``duckdb``: :func:`milestone_discovery.load_dataset` on the folder, i.e. the
-  whole validated load, events -> ``feature_usage``, ``activity``,
-  ``setup_steps`` (every row typed and checked), accounts, as_of rules; with
-  ``--memory-limit`` and ``--threads`` as ``[engine]`` settings.
+* ``--engine duckdb`` (default): :func:`milestone_discovery.load_dataset` on the
+  folder, i.e. the whole validated load, events -> ``feature_usage``,
+  ``activity``, ``setup_steps`` (every row typed and checked), accounts,
+  as_of rules; with ``--memory-limit`` and ``--threads`` as ``[engine]``
+  settings.
+* ``--engine spark``: the same load with ``[engine] engine = "spark"`` (PySpark
+  in ``local[threads]`` mode, ``--memory-limit`` its driver memory). The
+  session is started first (its start-up, printed apart, is not timed); CPU
+  seconds and peak memory add the JVM's (from ``/proc``) to Python's.
 * ``pandas``: the same derivation written by hand in pandas (read the Parquet
   folder, join accounts, filter by the same rules, group by), without the
-  row-level validation. Both outputs are compared (identical tables).
+  row-level validation. The outputs are compared (identical tables).
 
 Usage::
 
     python benchmarks/bench_events.py --events 10000000 [--format parquet|csv]
-        [--memory-limit 4GB] [--threads 2] [--data DIR (keep / reuse the data)] [--skip-pandas]
+        [--engine duckdb|spark] [--memory-limit 4GB] [--threads 2]
+        [--data DIR (keep / reuse the data)] [--skip-pandas]
 
 ``--format csv`` writes one ``events.csv`` instead (pandas then reads it with
 ``read_csv`` and ``to_datetime``; DuckDB reads every value as text and checks it).
@@ -140,26 +146,55 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_duckdb(folder: Path, memory_limit: str | None, threads: int | None) -> dict:
-    from milestone_discovery import Config, load_dataset
+def _config(engine: str, memory_limit: str | None, threads: int | None):
+    from milestone_discovery import Config
 
-    config = Config.from_dict(
+    settings = {"engine": engine, "memory_limit": memory_limit, "threads": threads}
+    return Config.from_dict(
         {
             "events": {"metrics": METRICS},
             "study": {"as_of": str(AS_OF)},
-            "engine": {
-                k: v
-                for k, v in {"memory_limit": memory_limit, "threads": threads}.items()
-                if v is not None
-            },
+            "engine": {k: v for k, v in settings.items() if v is not None},
         }
     )
+
+
+def _jvm(pid: int) -> tuple[float, float]:
+    """CPU seconds (with its reaped children) and peak RSS in GB of a process, from /proc."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    status = Path(f"/proc/{pid}/status").read_text()
+    hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    return cpu, int(hwm.split()[1]) / 1024**2
+
+
+def run_engine(folder: Path, engine: str, memory_limit: str | None, threads: int | None) -> dict:
+    from milestone_discovery import load_dataset
+
+    config = _config(engine, memory_limit, threads)
+    jvm, started = None, 0.0
+    if engine == "spark":  # started here: load_dataset uses the active session
+        from milestone_discovery.engines import spark_session
+
+        t0 = time.perf_counter()
+        session, _owned = spark_session(config)
+        session.range(1).count()  # the JVM is up
+        started = time.perf_counter() - t0
+        jvm = session.sparkContext._gateway.proc.pid
+        jvm_cpu0 = _jvm(jvm)[0]
     t0, c0 = time.perf_counter(), _cpu()
     ds = load_dataset(folder, config)
     seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    jvm_cpu, jvm_peak = (0.0, 0.0)
+    if jvm is not None:
+        jvm_cpu, jvm_peak = _jvm(jvm)
+        jvm_cpu -= jvm_cpu0
     return {
         "seconds": seconds,
-        "cpu_seconds": cpu,
+        "cpu_seconds": cpu + jvm_cpu,
+        "jvm": None if jvm is None else {"cpu": jvm_cpu, "peak_gb": jvm_peak, "start": started},
         "tables": {
             "feature_usage": ds.feature_usage,
             "activity": ds.activity,
@@ -227,12 +262,15 @@ def run_pandas(folder: Path) -> dict:
 
 def child(args) -> int:
     folder = Path(args.data)
-    if args.child == "duckdb":
-        result = run_duckdb(folder, args.memory_limit, args.threads)
-    else:
+    if args.child == "pandas":
         result = run_pandas(folder)
+    else:
+        result = run_engine(folder, args.child, args.memory_limit, args.threads)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak_gb = usage.ru_maxrss / 1024**2  # KB on Linux
+    jvm = result.get("jvm")
+    if jvm:  # Python and the JVM (an upper bound of their peak at once)
+        peak_gb += jvm["peak_gb"]
     out = folder / f"out_{args.child}"
     out.mkdir(exist_ok=True)
     for name, table in result["tables"].items():
@@ -245,14 +283,15 @@ def child(args) -> int:
                 "peak_gb": peak_gb,
                 "rows": result["rows"],
                 "notes": result["notes"],
+                "jvm": jvm,
             }
         )
     )
     return 0
 
 
-def same_tables(folder: Path) -> list[str]:
-    """Tables that differ between the two outputs (empty: identical)."""
+def same_tables(folder: Path, engine: str = "duckdb") -> list[str]:
+    """Tables that differ between the engine's and pandas' outputs (empty: identical)."""
     differ = []
     keys = {
         "feature_usage": ["account_id", "feature"],
@@ -260,7 +299,7 @@ def same_tables(folder: Path) -> list[str]:
         "setup_steps": ["account_id", "step"],
     }
     for name, by in keys.items():
-        a = pd.read_parquet(folder / "out_duckdb" / f"{name}.parquet")
+        a = pd.read_parquet(folder / f"out_{engine}" / f"{name}.parquet")
         b = pd.read_parquet(folder / "out_pandas" / f"{name}.parquet")
         a = a.sort_values(by).reset_index(drop=True).astype(object)
         b = b[a.columns].sort_values(by).reset_index(drop=True).astype(object)
@@ -274,11 +313,14 @@ def main(argv=None) -> int:
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--accounts", type=int, help="default: events / 100")
     ap.add_argument("--data", help="folder for the generated data (kept; reused if present)")
-    ap.add_argument("--memory-limit", help="DuckDB [engine] memory_limit, e.g. 4GB")
-    ap.add_argument("--threads", type=int, help="DuckDB [engine] threads")
+    ap.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    ap.add_argument(
+        "--memory-limit", help="[engine] memory_limit, e.g. 4GB (Spark: the driver memory)"
+    )
+    ap.add_argument("--threads", type=int, help="[engine] threads (Spark: local[threads])")
     ap.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     ap.add_argument("--skip-pandas", action="store_true")
-    ap.add_argument("--child", choices=["duckdb", "pandas"], help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["duckdb", "spark", "pandas"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args)
@@ -303,8 +345,12 @@ def main(argv=None) -> int:
         f"events: {args.events:,} rows, {size:,.0f} MB of {args.format}; accounts: {n_accounts:,}"
     )
 
+    print(
+        f"settings: engine {args.engine}, memory_limit {args.memory_limit or 'default'}, "
+        f"threads {args.threads or 'default'}"
+    )
     results = {}
-    for engine in ("duckdb",) + (() if args.skip_pandas else ("pandas",)):
+    for engine in (args.engine,) + (() if args.skip_pandas else ("pandas",)):
         cmd = [sys.executable, __file__, "--child", engine, "--data", str(folder)]
         if args.memory_limit:
             cmd += ["--memory-limit", args.memory_limit]
@@ -321,20 +367,26 @@ def main(argv=None) -> int:
             f"{engine:<7} wall {r['seconds']:7.1f} s   cpu {r['cpu_seconds']:7.1f} s   "
             f"peak {r['peak_gb']:5.2f} GB"
         )
-    duck = results.get("duckdb")
+        if r.get("jvm"):
+            j = r["jvm"]
+            print(
+                f"        of which the JVM: cpu {j['cpu']:.1f} s, peak {j['peak_gb']:.2f} GB "
+                f"(session start-up {j['start']:.1f} s, not timed)"
+            )
+    duck = results.get(args.engine)
     if duck:
         for note in duck["notes"]:
             print(f"  note: {note}")
     if duck and results.get("pandas"):
         pan = results["pandas"]
         print(
-            f"pandas / duckdb: wall {pan['seconds'] / duck['seconds']:.1f}x, "
+            f"pandas / {args.engine}: wall {pan['seconds'] / duck['seconds']:.1f}x, "
             f"cpu {pan['cpu_seconds'] / duck['cpu_seconds']:.1f}x, "
             f"peak memory {pan['peak_gb'] / duck['peak_gb']:.1f}x"
         )
-        differ = same_tables(folder)
+        differ = same_tables(folder, args.engine)
         print("outputs: identical" if not differ else f"outputs DIFFER: {differ}")
-    if duck:
+    if duck and args.engine == "duckdb":
         scale = TARGET["events"] / args.events
         print(
             f"linear extrapolation to {TARGET['events']:,} events: wall "

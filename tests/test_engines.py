@@ -23,6 +23,7 @@ from conftest import valid_tables, write_tables
 from milestone_discovery import Config, ConfigError, DataValidationError, load_dataset
 from milestone_discovery.cli import build_parser, main
 from milestone_discovery.engines import DuckDBEngine, engine_for, open_engine, spark_memory
+from milestone_discovery.event_aggregate import EventKeys
 from milestone_discovery.event_rows import EventSource, row_rules, typed_rows
 from milestone_discovery.events import derive_tables
 from milestone_discovery.queries import read_query
@@ -130,6 +131,21 @@ def test_results_are_typed_as_the_expression_says(engine):
     assert result.to_pylist() == [{"k": "a", "n": 3}, {"k": "b", "n": 3}]
 
 
+def test_event_codes_order_as_the_names(engine):
+    # the aggregate keys typed sources' events by code: ordering by code orders by name,
+    # as the engine orders text (byte order: upper case first, accents last)
+    names = ["setup:b", "Zoom", "inbox", "écran", "bots", "setup:a"]
+    keys = EventKeys(names)
+    table = engine.put("n", pa.table({"event": names}))
+    ordered = engine.fetch(table.order_by("event")).column("event").to_pylist()
+    assert [keys.name(code) for code in range(len(names))] == ordered
+    assert keys.keys(["inbox", "never", "bots"]) == [keys.names.index("bots"), 2]
+    assert keys.table().column("key").to_pylist() == list(range(len(names)))
+    by_name = EventKeys()
+    assert not by_name.coded and by_name.keys(["b", "a", "b"]) == ["a", "b"]
+    assert by_name.name("inbox") == "inbox"
+
+
 # ----------------------------------------------------------------------------- engines
 def test_engine_for_takes_duckdb_and_ibis_connections():
     con = duckdb.connect()
@@ -147,11 +163,13 @@ def test_duckdb_keeps_its_out_of_core_settings(tmp_path):
         settings = dict(
             opened.con.execute(
                 "SELECT name, value FROM duckdb_settings() "
-                "WHERE name IN ('memory_limit', 'temp_directory')"
+                "WHERE name IN ('memory_limit', 'temp_directory', 'allocator_background_threads')"
             ).fetchall()
         )
     assert settings["temp_directory"] == str(tmp_path)
     assert settings["memory_limit"].startswith("286")  # 300 MB, shown in MiB
+    # memory DuckDB frees (the aggregate, once read) goes back to the system
+    assert settings["allocator_background_threads"] == "true"
 
 
 def test_read_query_runs_on_the_engine(tmp_path):

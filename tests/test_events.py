@@ -248,6 +248,83 @@ def test_zoned_parquet_timestamps_are_converted(load):
     assert late["month"].dt.strftime("%Y-%m-%d").tolist() == ["2023-04-01"]
 
 
+#: Every rule at once (with a count column): an unknown account, before the signup
+#: month, after churn, count 0, the signup month before the signup day (kept), an
+#: event [events] does not map (chat) and, with FEATURES, a feature that a metric counts.
+EVERY_RULE = [
+    ("zz", "reports", "2023-05-01", 1),
+    ("a02", "reports", "2023-01-31", 1),
+    ("a02", "reports", "2023-12-02", 2),
+    ("a04", "bots", "2023-07-01", 0),
+    ("007", "reports", "2023-01-02", 3),
+    ("007", "chat", "2023-02-01", 1),
+]
+FEATURES = ["bots", "inbox", "reports", "conversation_started"]
+
+
+def every_rule_frame() -> pd.DataFrame:
+    return with_count(
+        [r[:3] for r in EVERY_RULE], counts=[1] * len(BASE) + [r[3] for r in EVERY_RULE]
+    )
+
+
+@pytest.mark.parametrize("typed_columns", [False, True], ids=["text", "typed"])
+def test_parquet_events_give_what_csv_gives(load, typed_columns):
+    # the aggregate keys Parquet events by a code and CSV events by name: same tables and notes
+    cfg = config(events={"features": FEATURES})
+    frame = every_rule_frame()
+    csv = load(frame, cfg)
+    if typed_columns:
+        stamps = pd.to_datetime(frame["timestamp"], format="ISO8601")
+        frame = frame.assign(timestamp=stamps, count=frame["count"].astype("int64"))
+    parquet = load(frame, cfg, fmt="parquet")
+    for name in ("feature_usage", "activity", "setup_steps"):
+        pd.testing.assert_frame_equal(getattr(parquet, name), getattr(csv, name))
+    assert parquet.notes == csv.notes
+    assert parquet.events == csv.events
+    text = notes_text(csv)
+    for rule in (
+        r"1 row\(s\) of account_id\(s\) not in 'accounts' ignored \(1 id\(s\), e.g. 'zz'\)",
+        r"1 row\(s\) dated before the calendar month",
+        r"1 row\(s\) dated after the account's churn_date ignored \(1 account\(s\)\)",
+        r"1 row\(s\) with count 0",
+        r"1 row\(s\) dated in the signup month but before the signup day \(1 account\(s\)\)",
+        r"1 row\(s\) of 1 event name\(s\) that \[events\] does not map .* ignored: chat",
+    ):
+        assert re.search(rule, text), rule
+    usage = csv.feature_usage.set_index(["account_id", "feature"])
+    assert usage.loc[("007", "conversation_started"), "uses"] == 2  # a feature a metric counts
+    assert usage.loc[("007", "reports"), "first_used_at"] == pd.Timestamp("2023-01-15")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_the_events_are_read_once(load, monkeypatch, fmt):
+    # every rule checked and every table derived from one read of the events (Parquet:
+    # plus its event names, one column); everything else reads the aggregate
+    from milestone_discovery.engines import DuckDBEngine
+
+    statements, made = [], []
+    run, materialize = DuckDBEngine.run, DuckDBEngine.materialize
+
+    def recorded_run(self, sql):
+        statements.append(sql)
+        return run(self, sql)
+
+    def recorded_materialize(self, name, expr):
+        statements.append(self.compile(expr))
+        made.append(name)
+        return materialize(self, name, expr)
+
+    monkeypatch.setattr(DuckDBEngine, "run", recorded_run)
+    monkeypatch.setattr(DuckDBEngine, "materialize", recorded_materialize)
+    load(every_rule_frame(), config(events={"features": FEATURES}), fmt=fmt)
+    reads = [sql for sql in statements if '"__events"' in sql]
+    assert len(reads) == (1 if fmt == "csv" else 2)
+    if fmt == "parquet":
+        assert reads[0].startswith("SELECT DISTINCT")
+    assert made == ["__agg", "__per"]
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     ("row", "column", "rule"),

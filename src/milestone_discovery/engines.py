@@ -489,6 +489,8 @@ class SparkEngine(Engine):
 def _duckdb_settings(con, folder, config: Config) -> None:
     engine = config.engine
     con.execute("SET TimeZone = ?", [str(config.data.timezone or "UTC")])
+    with contextlib.suppress(Exception):  # DuckDB >= 1.1: memory freed goes back to the system
+        con.execute("SET allocator_background_threads = true")
     if folder is not None:
         con.execute("SET file_search_path = ?", [str(Path(folder).resolve())])
     for key, value in (("memory_limit", engine.memory_limit), ("threads", engine.threads)):

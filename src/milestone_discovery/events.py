@@ -11,8 +11,11 @@ counted as monthly metrics and which are setup steps (:class:`~.config.EventsCon
 :func:`derive_tables` reads the events once, in the engine: every row is typed and
 checked, joined to the accounts and given a status; rows are aggregated per
 account, event and status (and per month for metric events) into a table
-that is much smaller than the log. Everything else is computed from that
-aggregate: per account and feature ``first_used_at`` (first event) and
+that is much smaller than the log (a typed source, e.g. Parquet, has its
+event names read first, one column, and the aggregate keys events by a
+code: see :mod:`milestone_discovery.event_aggregate`). Every check, count and
+note and every table is computed from that aggregate, never from the
+events again: per account and feature ``first_used_at`` (first event) and
 ``uses`` (sum of ``count``); per account and calendar month each metric (months
 without any of its events are absent, and read as 0 by the stages); per
 account and step ``completed_at`` (first event). The derivation is written
@@ -53,13 +56,28 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import ibis
-import ibis.expr.operations as ops
 import numpy as np
 import pandas as pd
 
 from .config import Config
 from .engines import engine_for
 from .errors import DataValidationError, Problem
+from .event_aggregate import (
+    AFTER_AS_OF,
+    AFTER_CHURN,
+    BEFORE_SIGNUP,
+    EARLY,
+    OK,
+    UNKNOWN,
+    ZERO,
+    account_counts,
+    as_int64,
+    event_keys,
+    ignored_notes,
+    key_counts,
+    summary,
+    summary_note,
+)
 from .event_rows import (
     EventReadError,
     EventSource,
@@ -73,26 +91,11 @@ from .event_rows import (
 
 __all__ = ["EventReadError", "EventSource", "EventTables", "derive_tables"]
 
-# status of a row: 0 used; 1..5 ignored and counted; >= 10 errors
-_OK, _UNKNOWN, _BEFORE_SIGNUP, _AFTER_AS_OF, _AFTER_CHURN, _ZERO = range(6)
-_IGNORED = {
-    _UNKNOWN: "of account_id(s) not in 'accounts'",
-    _BEFORE_SIGNUP: "dated before the calendar month of the account's signup_date",
-    _AFTER_AS_OF: "dated after as_of",
-    _AFTER_CHURN: "dated after the account's churn_date",
-    _ZERO: "with count 0 (no event happened)",
-}
 
-
-def _in(column, names):
-    """``column`` is one of ``names`` (false for none)."""
-    names = sorted(set(names))
-    return column.isin(names) if names else ibis.literal(False)
-
-
-def _int64(value):
-    """``value`` cast to int64 in the engine even where Ibis types it so (DuckDB sums: int128)."""
-    return ops.Cast(value, ibis.dtype("int64")).to_expr()
+def _in(column, values):
+    """``column`` is one of ``values`` (false for none)."""
+    values = sorted(set(values))
+    return column.isin(values) if values else ibis.literal(False)
 
 
 def _month(d):
@@ -212,70 +215,104 @@ def derive_tables(
     ids = None if accounts is None else _account_ids(accounts)
     made = ["__events"]
     try:
-        agg = _aggregate(engine, source, p, accounts, ids, config, has_count, today, made)
+        keys = event_keys(engine, source, p)
+        ts = columns[user["timestamp"]]  # text or a zoned timestamp: maybe time-zone aware
+        zoned = ts.is_string() or (ts.is_timestamp() and ts.timezone is not None)
+        agg = _aggregate(
+            engine, source, p, keys, accounts, ids, config, has_count, zoned, today, made
+        )
+        by_status, names = key_counts(engine, agg, keys)
+        if any(code >= 10 for code in by_status):
+            raise DataValidationError(row_problems(engine, source, user, has_count, today))
+        if accounts is None:  # only the rows could be checked: another table has errors
+            return None
+        _check_names(label, names, by_status, accounts, config, user, engine, agg)
+        per, unknown_sample = account_counts(engine, agg, by_status, made)
+        notes += ignored_notes(label, by_status, unknown_sample)
         return _tables(
-            engine, source, agg, accounts, ids, config, user, has_count, notes, today, list(columns)
+            engine,
+            label,
+            agg,
+            per,
+            keys,
+            names,
+            by_status,
+            ids,
+            config,
+            user,
+            has_count,
+            notes,
+            list(columns),
         )
     finally:
         engine.drop(*made)
 
 
-def _aggregate(engine, source, p, accounts, ids, config, has_count, today, made):
+def _aggregate(engine, source, p, keys, accounts, ids, config, has_count, zoned, today, made):
     """Type, check and aggregate the rows in one pass (kept in the engine as ``__agg``).
 
-    Per account (position in ``accounts``), event, status and, for metric
-    events, month; a row of the signup month before the signup day (early)
-    is dated at signup.
+    Per account (position in ``accounts``), event (its key), status and, for
+    metric events, month; a row of the signup month before the signup day is
+    used and dated at signup, with its own status (:data:`EARLY`: counted
+    without one more aggregate). The time-zone-aware rows are counted
+    (``aware``) only when the timestamps may be (``zoned``: text or a zoned type).
     """
     status = [
         (cond, code) for code, (cond, _c, _r) in enumerate(row_rules(p, has_count, today), 10)
     ]
-    metric_events = config.events.metric_events
     as_of = config.study.as_of
+    j = p
     if accounts is not None:
         a = engine.put("__accounts", _accounts_arrow(accounts, ids))
         made.append("__accounts")
         j = p.left_join(a, p.account_id == a.account_id)
         known = a.pos.notnull()
         status += [
-            (~known, _UNKNOWN),
-            (p.d < a.signup_month, _BEFORE_SIGNUP),
+            (~known, UNKNOWN),
+            (p.d < a.signup_month, BEFORE_SIGNUP),
         ]
         if as_of is not None:
-            status.append((p.d > ibis.literal(as_of), _AFTER_AS_OF))
-        status.append((a.churn.notnull() & (p.d > a.churn), _AFTER_CHURN))
+            status.append((p.d > ibis.literal(as_of), AFTER_AS_OF))
+        status.append((a.churn.notnull() & (p.d > a.churn), AFTER_CHURN))
         pos, signup = a.pos, a.signup
         unknown_id = ibis.cases((~known, p.account_id), else_=ibis.null("string"))
     else:
-        j, pos, signup, unknown_id = p, ibis.null("int32"), ibis.null("date"), p.account_id
+        pos, signup, unknown_id = ibis.null("int32"), ibis.null("date"), p.account_id
     if has_count:
-        status.append((p.n == 0, _ZERO))
+        status.append((p.n == 0, ZERO))
+    if accounts is not None:  # after every rule: the row is used
+        status.append((p.d < signup, EARLY))
+    key = p.event
+    if keys.coded:  # the event's code, from the (small) table of names
+        c = engine.put("__keys", keys.table())
+        made.append("__keys")
+        j = j.left_join(c, p.event == c.event)
+        key = c.key
     rows = j.select(
         pos=pos,
         unknown_id=unknown_id,
-        event=p.event,
+        key=key,
         d=p.d,
         n=p.n,
         aware=p.aware,
-        is_metric=_in(p.event, metric_events),
+        is_metric=_in(key, keys.keys(config.events.metric_events)),
         signup=signup,
-        status=ibis.cases(*status, else_=_OK),
+        status=ibis.cases(*status, else_=OK),
     )
-    ok = rows.status == _OK
+    ok = rows.status.isin([OK, EARLY])
     dated = ibis.cases((rows.d < rows.signup, rows.signup), else_=rows.d)
     agg = rows.group_by(
         pos=rows.pos,
         unknown_id=rows.unknown_id,
-        event=rows.event,
+        key=rows.key,
         status=rows.status,
         month=ibis.cases((ok & rows.is_metric, _month(rows.d)), else_=ibis.null("date")),
     ).aggregate(
         first=dated.min(),
         last=dated.max(),
-        n=_int64(rows.n.sum()),
+        n=as_int64(rows.n.sum()),
         rows=rows.count(),
-        aware=rows.count(where=rows.aware),
-        early=rows.count(where=ok & (rows.d < rows.signup)),
+        **({"aware": rows.count(where=rows.aware)} if zoned else {}),
     )
     try:
         kept = engine.materialize("__agg", agg)
@@ -285,34 +322,11 @@ def _aggregate(engine, source, p, accounts, ids, config, has_count, today, made)
     return kept
 
 
-def _tables(engine, source, agg, accounts, ids, config, user, has_count, notes, today, columns):
-    """The checks on the aggregate, the notes and the per-account tables."""
-    label, ec = source.label, config.events
-    by_status = _by_status(engine, agg)
-    counts = {code: s["rows"] for code, s in by_status.items()}
-    if any(code >= 10 for code in counts):
-        raise DataValidationError(row_problems(engine, source, user, has_count, today))
-    if accounts is None:  # only the rows could be checked: another table has errors
-        return None
-
-    problems: list[Problem] = []
-    names = engine.fetch_pandas(
-        agg.group_by("event").aggregate(
-            rows=agg.rows.sum(), used=agg.rows.sum(where=agg.status == _OK)
-        )
-    )
+def _check_names(label, names, by_status, accounts, config, user, engine, agg) -> None:
+    """The errors of the ``[events]`` mapping and of events of no known account."""
+    ec, problems = config.events, []
     present = set(names["event"])
-    prefix = ec.setup_prefix
-    is_setup = (
-        names["event"].str.startswith(prefix).astype(bool)
-        if prefix
-        else pd.Series(False, index=names.index)
-    )
-    metric_set = set(ec.metric_events)
-    if ec.features == "*":
-        feature_set = set(names.loc[~is_setup & ~names["event"].isin(metric_set), "event"])
-    else:
-        feature_set = set(ec.features)
+    if ec.features != "*":
         never = [f for f in ec.features if f not in present]
         if never:
             problems.append(
@@ -332,6 +346,7 @@ def _tables(engine, source, agg, accounts, ids, config, user, has_count, notes, 
                     f"[events.metrics] {metric} counts event(s) that never occur: {never[:10]}",
                 )
             )
+    prefix = ec.setup_prefix
     if prefix and (names["event"] == prefix).any():
         rows = int(names.loc[names["event"] == prefix, "rows"].sum())
         problems.append(
@@ -342,29 +357,45 @@ def _tables(engine, source, agg, accounts, ids, config, user, has_count, notes, 
                 n_rows=rows,
             )
         )
-    unknown_sample = []
-    if counts.get(_UNKNOWN, 0):
-        unknown = agg.filter(agg.status == _UNKNOWN).select("unknown_id").distinct()
-        sample = engine.fetch(unknown.order_by("unknown_id").limit(3))
-        unknown_sample = sample.column("unknown_id").to_pylist()
-    if counts.get(_UNKNOWN, 0) == sum(counts.values()):
+    unknown = by_status.get(UNKNOWN, {}).get("rows", 0)
+    if unknown == sum(s["rows"] for s in by_status.values()):  # no row, or none known
+        ids = []
+        if unknown:
+            sample = agg.filter(agg.status == UNKNOWN).select("unknown_id").distinct()
+            ids = engine.fetch(sample.order_by("unknown_id").limit(3)).column("unknown_id")
+            ids = ids.to_pylist()
         known = accounts["account_id"].astype(str).head(3).tolist()
         problems.append(
             Problem(
                 label,
                 user["account_id"],
-                f"no event belongs to an account of 'accounts' (events has {unknown_sample}, "
+                f"no event belongs to an account of 'accounts' (events has {ids}, "
                 f"accounts has {known}): are the ids the same, or is the column mapping wrong?",
-                n_rows=counts[_UNKNOWN],
+                n_rows=unknown,
             )
         )
     if problems:
         raise DataValidationError(problems)
 
+
+def _tables(
+    engine, label, agg, per, keys, names, by_status, ids, config, user, has_count, notes, columns
+):
+    """The per-account tables, the summary and the remaining notes."""
+    ec, prefix = config.events, config.events.setup_prefix
+    is_setup = (
+        names["event"].str.startswith(prefix).astype(bool)
+        if prefix
+        else pd.Series(False, index=names.index)
+    )
+    metric_set = set(ec.metric_events)
+    if ec.features == "*":
+        feature_set = set(names.loc[~is_setup & ~names["event"].isin(metric_set), "event"])
+    else:
+        feature_set = set(ec.features)
     ignored_names = names.loc[
-        ~names["event"].isin(feature_set | metric_set) & ~is_setup & (names["used"].fillna(0) > 0)
+        ~names["event"].isin(feature_set | metric_set) & ~is_setup & (names["used"] > 0)
     ]
-    notes += _ignored_notes(label, by_status, unknown_sample)
     if len(ignored_names):
         listed = ", ".join(sorted(ignored_names["event"])[:8])
         more = len(ignored_names) - 8
@@ -380,46 +411,12 @@ def _tables(engine, source, agg, accounts, ids, config, user, has_count, notes, 
             f"{config.data.timezone} before taking the date"
         )
 
-    used = agg.filter(agg.status == _OK)
-    features = used.filter(_in(used.event, feature_set))
-    if feature_set & metric_set:  # a feature counted by a metric too: one row per month
-        features = features.group_by(pos=features.pos, feature=features.event).aggregate(
-            first_used_at=features.first.min(), uses=_int64(features.n.sum())
-        )
-    else:  # one row per account and feature already
-        features = features.select(
-            pos=features.pos, feature=features.event, first_used_at=features.first, uses=features.n
-        )
-    feature_usage = _fetch(engine, features.order_by(["pos", "feature"]), ids, ("first_used_at",))
-    activity = None
-    if ec.metrics:
-        monthly = used.filter(used.month.notnull())
-        sums = {
-            metric: _int64(monthly.n.sum(where=_in(monthly.event, events)).fill_null(0))
-            for metric, events in ec.metrics.items()
-        }
-        activity = _fetch(
-            engine,
-            monthly.group_by(["pos", "month"]).aggregate(**sums).order_by(["pos", "month"]),
-            ids,
-            ("month",),
-        )
-    setup_steps = None
-    if prefix:  # setup events are never metric events: one row per account and step
-        steps = used.filter(used.event.startswith(prefix))
-        steps = steps.select(
-            pos=steps.pos, step=steps.event.substr(len(prefix)), completed_at=steps.first
-        )
-        setup_steps = _fetch(engine, steps.order_by(["pos", "step"]), ids, ("completed_at",))
-    seen = agg.filter(agg.status.isin([_OK, _AFTER_CHURN]))
-    last_seen = _fetch(
-        engine,
-        seen.group_by("pos").aggregate(timestamp=seen["last"].max()).order_by("pos"),
-        ids,
-        ("timestamp",),
+    info = summary(engine, per, by_status, columns, has_count, len(ids))
+    early = bool(by_status.get(OK, {}).get("early"))
+    feature_usage, activity, setup_steps, last_seen = _derived(
+        engine, agg, per, keys, names, feature_set, ec, ids, early
     )
-    summary = _summary(engine, agg, by_status, columns, has_count, len(ids))
-    notes.insert(0, _summary_note(label, summary, has_count))
+    notes.insert(0, summary_note(label, info, has_count))
     derived = [
         f"feature_usage {len(feature_usage):,} rows ({feature_usage['feature'].nunique()} features)"
     ]
@@ -445,13 +442,87 @@ def _tables(engine, source, agg, accounts, ids, config, user, has_count, notes, 
         activity = None
     if setup_steps is not None and setup_steps.empty:
         setup_steps = None
-    return EventTables(feature_usage, activity, setup_steps, last_seen, notes, summary)
+    return EventTables(feature_usage, activity, setup_steps, last_seen, notes, info)
+
+
+def _derived(engine, agg, per, keys, names, feature_set, ec, ids, early):
+    """``feature_usage``, ``activity``, ``setup_steps`` and ``last_seen`` from the aggregate.
+
+    With ``early`` rows (their own status), an account's feature or step may
+    have two rows of the aggregate: they are merged. The biggest table,
+    ``feature_usage``, is read last: the engine's tables are dropped before
+    it becomes pandas (less memory at once).
+    """
+    import pyarrow as pa
+
+    prefix = ec.setup_prefix
+    seen = per.filter(per.status.isin([OK, AFTER_CHURN]))
+    last_seen = _fetch(
+        engine,
+        seen.group_by("pos").aggregate(timestamp=seen["last"].max()).order_by("pos"),
+        ids,
+        ("timestamp",),
+    )
+    engine.drop("__per")
+    used = agg.filter(agg.status.isin([OK, EARLY]))
+    setup_steps = None
+    if prefix:  # setup events are never metric events: one row per account and step
+        setup = [e for e in names["event"] if e.startswith(prefix)]
+        steps = used.filter(_in(used.key, keys.keys(setup)))
+        step, names_of = steps.key, {}
+        if keys.coded:  # a code orders the steps as their names (one prefix)
+            names_of = {"step": pa.array([e.removeprefix(prefix) for e in keys.names])}
+        else:
+            step = step.substr(len(prefix))
+        if early:
+            steps = steps.group_by(pos=steps.pos, step=step).aggregate(
+                completed_at=steps.first.min()
+            )
+        else:
+            steps = steps.select(pos=steps.pos, step=step, completed_at=steps.first)
+        setup_steps = _fetch(
+            engine, steps.order_by(["pos", "step"]), ids, ("completed_at",), names_of
+        )
+    activity = None
+    if ec.metrics:
+        monthly = used.filter(used.month.notnull())
+        sums = {
+            metric: as_int64(monthly.n.sum(where=_in(monthly.key, keys.keys(events))).fill_null(0))
+            for metric, events in ec.metrics.items()
+        }
+        activity = _fetch(
+            engine,
+            monthly.group_by(["pos", "month"]).aggregate(**sums).order_by(["pos", "month"]),
+            ids,
+            ("month",),
+        )
+    features = used.filter(_in(used.key, keys.keys(feature_set)))
+    if early or feature_set & set(ec.metric_events):  # (a metric's: a row per month)
+        features = features.group_by(pos=features.pos, feature=features.key).aggregate(
+            first_used_at=features.first.min(), uses=as_int64(features.n.sum())
+        )
+    else:  # one row per account and feature
+        features = features.select(
+            pos=features.pos, feature=features.key, first_used_at=features.first, uses=features.n
+        )
+    names_of = {"feature": pa.array(keys.names, type=pa.string())} if keys.coded else {}
+    feature_usage = _fetch(
+        engine,
+        features.order_by(["pos", "feature"]),
+        ids,
+        ("first_used_at",),
+        names_of,
+        drop=("__agg",),
+    )
+    return feature_usage, activity, setup_steps, last_seen
 
 
 def _account_ids(accounts: pd.DataFrame):
+    """The ids of ``accounts`` as Arrow large strings (a ``pos`` is a position in it)."""
     import pyarrow as pa
 
-    return pa.array(accounts["account_id"].astype(str).to_numpy(dtype=object), type=pa.string())
+    ids = accounts["account_id"].astype(str).to_numpy(dtype=object)
+    return pa.array(ids, type=pa.large_string())
 
 
 def _accounts_arrow(accounts: pd.DataFrame, ids):
@@ -467,7 +538,7 @@ def _accounts_arrow(accounts: pd.DataFrame, ids):
     return pa.table(
         {
             "pos": pa.array(np.arange(len(accounts), dtype=np.int32)),
-            "account_id": ids,
+            "account_id": ids.cast(pa.string()),
             "signup": pa.array(signup),
             "signup_month": pa.array(signup.astype("datetime64[M]").astype("datetime64[D]")),
             "churn": pa.array(churn.to_numpy(dtype="datetime64[D]")),
@@ -475,120 +546,42 @@ def _accounts_arrow(accounts: pd.DataFrame, ids):
     )
 
 
-def _fetch(engine, expr, ids, dates: tuple[str, ...]) -> pd.DataFrame:
+def _fetch(engine, expr, ids, dates: tuple[str, ...], names=None, drop=()) -> pd.DataFrame:
     """A result as pandas through Arrow, ``pos`` replaced by ``account_id``.
 
-    Text comes as Arrow-backed strings (fast and compact); dates as
-    ``datetime64[ns]``; whole numbers as int64 (whichever engine ran it).
+    Text comes as Arrow-backed strings (fast and compact: built as large
+    strings, which pandas keeps without a copy); dates as ``datetime64[ns]``;
+    whole numbers as int64 (whichever engine ran it); the event codes of a
+    column in ``names`` (a dict of column to an Arrow array of names) as their
+    names. The tables ``drop`` are dropped from the engine once the result
+    is read; the Arrow result is released column by column while pandas takes it.
     """
     import pyarrow as pa
 
+    names = names or {}
     table = engine.fetch(expr)
-    i = table.schema.get_field_index("pos")
-    table = table.set_column(i, "account_id", ids.take(table.column(i)))
-    for j, col in enumerate(table.column_names):
-        kind = table.schema.field(j).type
-        if col in dates:
-            table = table.set_column(j, col, table.column(j).cast(pa.timestamp("ns")))
+    engine.drop(*drop)
+    columns = {}
+    for col in table.column_names:
+        column = table.column(col)
+        kind = column.type
+        if col == "pos":
+            col, column = "account_id", ids.take(column)
+        elif col in names:
+            column = _large(names[col]).take(column)
+        elif col in dates:
+            column = column.cast(pa.timestamp("ns"))
         elif pa.types.is_integer(kind):
-            table = table.set_column(j, col, table.column(j).cast(pa.int64()))
-        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-            table = table.set_column(j, col, table.column(j).cast(pa.string()))
-    return table.to_pandas()
+            column = column.cast(pa.int64())
+        elif pa.types.is_string(kind) or pa.types.is_string_view(kind):
+            column = column.cast(pa.large_string())
+        columns[col] = column
+    del table
+    return pa.table(columns).to_pandas(split_blocks=True, self_destruct=True)
 
 
-def _by_status(engine, agg) -> dict[int, dict]:
-    """Per status: rows, events (sum of count), accounts, unknown ids, early rows, ..."""
-    summary = agg.group_by("status").aggregate(
-        rows=agg.rows.sum(),
-        n=agg.n.sum(),
-        accounts=agg.pos.nunique(),
-        ids=agg.unknown_id.nunique(),
-        early=agg.early.sum(),
-        early_accounts=agg.pos.nunique(where=agg.early > 0),
-        aware=agg.aware.sum(),
-        event_names=agg.event.nunique(),
-        first=agg.first.min(),
-        last=agg["last"].max(),
-    )
-    out = {}
-    for row in engine.fetch(summary).to_pylist():
-        out[int(row.pop("status"))] = {
-            k: (int(v or 0) if k not in ("first", "last") else v) for k, v in row.items()
-        }
-    return out
+def _large(strings):
+    """An Arrow array of strings as large strings (their offsets are what pandas keeps)."""
+    import pyarrow as pa
 
-
-def _ignored_notes(label, by_status, unknown_sample) -> list[str]:
-    notes = []
-    ok = by_status.get(_OK, {})
-    if ok.get("early"):
-        notes.append(
-            f"{label}: {ok['early']:,} row(s) dated in the signup month but before the signup "
-            f"day ({ok['early_accounts']:,} account(s)) kept: counted in month 0 of metrics, "
-            "dated at signup for features and setup steps (a monthly rollup is dated on the 1st)"
-        )
-    for code, what in _IGNORED.items():
-        s = by_status.get(code)
-        if not s or not s["rows"]:
-            continue
-        if code == _UNKNOWN:
-            notes.append(
-                f"{label}: {s['rows']:,} row(s) {what} ignored ({s['ids']:,} id(s), e.g. "
-                f"{', '.join(repr(x) for x in unknown_sample)})"
-            )
-        else:
-            notes.append(
-                f"{label}: {s['rows']:,} row(s) {what} ignored ({s['accounts']:,} account(s))"
-            )
-    return notes
-
-
-def _quantiles_disc(values: np.ndarray, weights: np.ndarray, qs) -> list[int]:
-    """Discrete quantiles (the smallest value with at least ``q`` of the weight at or below it)."""
-    if not len(values):
-        return [0 for _q in qs]
-    order = np.argsort(values, kind="stable")
-    values, cum = values[order], np.cumsum(weights[order])
-    total = cum[-1]
-    return [int(values[np.searchsorted(cum, max(int(np.ceil(q * total)), 1))]) for q in qs]
-
-
-def _summary(engine, agg, by_status, columns, has_count, n_accounts) -> dict:
-    rows = sum(s["rows"] for s in by_status.values())
-    events = sum(s["n"] for s in by_status.values())
-    ok = by_status.get(_OK, {"rows": 0, "n": 0, "accounts": 0, "event_names": 0})
-    used = agg.filter(agg.status == _OK)
-    per = used.group_by("pos").aggregate(r=used.rows.sum())
-    spread = engine.fetch(per.group_by("r").aggregate(k=per.count()))
-    q = _quantiles_disc(
-        spread.column("r").to_numpy(zero_copy_only=False).astype(np.int64),
-        spread.column("k").to_numpy(zero_copy_only=False).astype(np.int64),
-        (0.1, 0.5, 0.9),
-    )
-    first, last = ok.get("first"), ok.get("last")
-    return {
-        "rows": int(rows),
-        "events": int(events) if has_count else int(rows),
-        "columns": ", ".join(columns),
-        "first_date": None if first is None else first.isoformat(),
-        "last_date": None if last is None else last.isoformat(),
-        "rows_used": int(ok["rows"]),
-        "events_used": int(ok["n"]),
-        "accounts": int(ok["accounts"]),
-        "accounts_without_events": int(n_accounts - ok["accounts"]),
-        "event_names": int(ok["event_names"]),
-        "per_account": {"p10": q[0], "median": q[1], "p90": q[2]},
-    }
-
-
-def _summary_note(label, s, has_count) -> str:
-    events = f" ({s['events']:,} events, with count)" if has_count else ""
-    per = s["per_account"]
-    return (
-        f"{label}: {s['rows']:,} rows{events}; {s['rows_used']:,} used: "
-        f"{s['first_date']} to {s['last_date']}, {s['event_names']} event names, "
-        f"{s['accounts']:,} accounts (rows per account: median {per['median']:,}, "
-        f"10% {per['p10']:,}, 90% {per['p90']:,}); "
-        f"{s['accounts_without_events']:,} account(s) without events"
-    )
+    return strings if pa.types.is_large_string(strings.type) else strings.cast(pa.large_string())
