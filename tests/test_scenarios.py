@@ -39,7 +39,6 @@ KNOWN_GAPS = {
     ("small", "shape_maturity"): "no features selected, so no maturity step",
     ("small", "kappa"): "no features selected, so no maturity step",
     ("null", "shape_utilization"): "a false 'gradual' (the shape test's 5% error) on this seed",
-    ("null", "shape_maturity"): "the one false selection allowed on a null makes a 'step'",
 }
 
 
