@@ -502,8 +502,8 @@ _ORDER = (
     "feature category status reason prevalence adopters retention_adopters "
     "retention_non_adopters lift phi raw_or raw_or_low raw_or_high adj_or adj_or_low "
     "adj_or_high adj_p adj_p_holm raw_p raw_p_holm min_detectable_or importance "
-    "importance_se importance_p importance_q equivalent_or stability marginal_importance shap_mean_abs "
-    "impurity_importance_biased churned_adopters near_churn_share other_late_share "
+    "importance_se importance_p importance_q equivalent_or stability marginal_importance "
+    "shap_mean_abs impurity_importance_biased churned_adopters near_churn_share other_late_share "
     "leak_p_holm top_segment top_segment_adopter_share top_segment_population_share"
 ).split()
 

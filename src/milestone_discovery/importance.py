@@ -245,10 +245,11 @@ def cross_fitted_importance(
     -------
     CrossFitResult
         ``importance`` has ``feature``, ``importance``, ``importance_se``,
-        ``importance_p``, ``equivalent_or`` (:func:`equivalent_odds_ratio`), ``stability`` (share of repeats whose own estimate
-        is significant at ``cfg.alpha``, its standard error taken as ``sqrt(n_repeats)``
-        times the pooled one), ``marginal_importance`` (ordinary
-        permutation, for reference), ``shap_mean_abs``, ``impurity_importance_biased``.
+        ``importance_p``, ``equivalent_or`` (:func:`equivalent_odds_ratio`),
+        ``stability`` (share of repeats whose own estimate is significant at
+        ``cfg.alpha``, its standard error taken as ``sqrt(n_repeats)`` times the
+        pooled one), ``marginal_importance`` (ordinary permutation, for
+        reference), ``shap_mean_abs``, ``impurity_importance_biased``.
     """
     names = list(flags.columns)
     p = len(names)
