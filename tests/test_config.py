@@ -253,6 +253,7 @@ BAD_SETTINGS = [
     ("features", "leaky_share", 0, r"0: must be a number in \(0, 1\]"),
     ("features", "max_odds_ratio", 1, r"1: must be a number > 1"),
     ("features", "min_effect_or", 0.5, r"0.5: must be a number > 1"),
+    ("features", "min_relevant_or", 0.9, r"0.9: must be a number >= 1"),
     ("journey", "setup_days", -10, r"-10: must be an integer >= 1"),
     ("journey", "activation_months", 0, r"0: must be an integer >= 1"),
     ("journey", "early_churn_days", -1, r"-1: must be an integer >= 1"),
