@@ -391,3 +391,18 @@ def test_outcome_curve_bins_cover_every_account():
     curve = outcome_curve(metric, outcome)
     assert curve["accounts"].sum() == 3000 and len(curve) == 10
     assert curve["rate"].iloc[-1] > curve["rate"].iloc[0]
+
+
+def test_a_shape_needs_the_held_out_half_to_confirm_it():
+    """Association on all accounts alone (here made by the selection half only) does not
+    publish a threshold: the held-out lift's CI reaches 1, so the shape is 'none'."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    outcome = rng.random(n) < 0.6
+    selection = split_halves(outcome, 0)
+    metric = rng.integers(0, 10, n).astype(float)
+    metric[selection] += 8 * outcome[selection]  # an effect only where the threshold is chosen
+    scan = scan_thresholds(metric, outcome, n_bootstrap=0, random_state=0)
+    assert scan.association_p_value < 0.05
+    assert scan.lift_ci[0] <= 1 <= scan.lift_ci[1]
+    assert scan.shape == "none"
