@@ -204,8 +204,10 @@ def test_logistic_fit_batch_matches_one_fit_at_a_time(shared_design):
     pos = np.stack([rng.binomial(tot.astype(int), p) for p in (0.3, 0.6, 0.9)]).astype(float)
     pos[2, -2:] = tot[-2:]  # every account retained at the top levels: quasi-separation
     designs = [np.column_stack([levels, (levels >= t).astype(float)]) for t in (2, 4, 6)]
-    X = designs[0] if shared_design else np.stack(designs)
-    ll, beta = stats.logistic_fit_batch(X, pos, tot)
+    if shared_design:
+        ll, beta = stats.logistic_fit_batch(designs[0], pos, tot)
+    else:  # a shared trend, and each fit's own step column
+        ll, beta = stats.logistic_fit_batch(levels, pos, tot, varying=np.stack(designs)[:, :, 1])
     for b in range(3):
         one_ll, one_beta = stats.logistic_fit(designs[0 if shared_design else b], pos[b], tot)
         assert ll[b] == pytest.approx(one_ll, abs=1e-8)

@@ -24,8 +24,10 @@ def best_step(levels: np.ndarray, pos: np.ndarray, tot: np.ndarray, candidates, 
     ll = dict.fromkeys(candidates, -np.inf)
     coef = dict.fromkeys(candidates, np.nan)
     if fitted:  # every candidate's model at once
-        design = np.stack([np.column_stack([levels, (levels >= m).astype(float)]) for m in fitted])
-        lls, betas = stats.logistic_fit_batch(design, np.tile(pos, (len(fitted), 1)), tot)
+        steps = np.stack([(levels >= m).astype(float) for m in fitted])
+        lls, betas = stats.logistic_fit_batch(
+            levels, np.tile(pos, (len(fitted), 1)), tot, varying=steps
+        )
         ll.update(zip(fitted, lls.tolist(), strict=True))
         coef.update(zip(fitted, betas[:, -1].tolist(), strict=True))
     best, table = None, []

@@ -171,11 +171,7 @@ def calibrated_step_p(key, inverse, trend, beta, tot, observed, selection, rule,
     lr = np.zeros(n_null)
     if varies.any():
         ll1, _ = stats.logistic_fit_batch(trend, pos_all[varies], tot)
-        design = np.concatenate(
-            [np.broadcast_to(trend, (int(varies.sum()), *trend.shape)), steps[varies, :, None]],
-            axis=2,
-        )
-        ll2, beta2 = stats.logistic_fit_batch(design, pos_all[varies], tot)
+        ll2, beta2 = stats.logistic_fit_batch(trend, pos_all[varies], tot, varying=steps[varies])
         lr[varies] = np.where(beta2[:, -1] > 0, np.maximum(2 * (ll2 - ll1), 0.0), 0.0)
     # a replicate as extreme as the data counts (ties included, up to rounding of the fits)
     exceed = int(np.sum(lr >= observed - 1e-7 * max(1.0, abs(observed))))
