@@ -63,33 +63,50 @@ def test_summaries_are_dataframes_for_every_stage(synthetic_run):
         assert isinstance(stage.summary(), pd.DataFrame), type(stage).__name__
 
 
-def test_run_study_leaves_nothing_alive_once_its_result_is_dropped():
-    """The first ``import shap`` keeps its importer's frames alive: run_study imports it apart.
+_RUN_STUDY = """
+study = run_study(dataset, config, progress=False, temporal=False, secondary=False)
+population = weakref.ref(study.population)
+del study
+"""
+_FEATURES_ONLY = """
+frame = build_population(dataset, config)
+features = discover_features(frame, config)
+population = weakref.ref(frame)
+del frame, features
+"""
 
-    Run in a fresh interpreter, where shap is not imported yet.
+
+@pytest.mark.parametrize("entry", [_RUN_STUDY, _FEATURES_ONLY], ids=["run_study", "features"])
+def test_a_dropped_result_leaves_nothing_alive(entry):
+    """The first ``import shap`` keeps its importer's frames alive: it is imported apart.
+
+    Run in a fresh interpreter, where shap is not imported yet, through the whole
+    study and through the feature stage called on its own.
     """
     import subprocess
     import sys
     import textwrap
 
-    code = textwrap.dedent(
-        """
+    code = (
+        textwrap.dedent(
+            """
         import gc, sys, weakref
-        from milestone_discovery import Config, run_study
+        from milestone_discovery import Config, build_population, discover_features, run_study
         from milestone_discovery.synth import make_synthetic
         assert "shap" not in sys.modules
         config = Config()
         config.features.n_repeats = 1
-        study = run_study(
-            make_synthetic(1500, seed=3).to_dataset(), config, progress=False,
-            temporal=False, secondary=False,
+        dataset = make_synthetic(1500, seed=3).to_dataset()
+        """
         )
+        + textwrap.dedent(entry)
+        + textwrap.dedent(
+            """
         assert "shap" in sys.modules
-        population = weakref.ref(study.population)
-        del study
         gc.collect()
         print("freed" if population() is None else "alive")
         """
+        )
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-1] == "freed"

@@ -30,6 +30,9 @@ training rows (two parameters each), clipped to ``[1/n, 1 - 1/n]``.
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -188,10 +191,25 @@ def expected_permutation_importance(
     return delta, base
 
 
+def _import_apart(module: str) -> None:
+    """Import ``module`` on a thread of its own, whose stack holds nothing of the caller.
+
+    Importing shap keeps its importer's frames alive for good (a traceback that a
+    numba-compiled function of ``shap.maskers`` holds on to): imported here, the
+    locals of this stage and of its callers (importance matrices, the population:
+    0.6 GB at 1M accounts) would never be freed.
+    """
+    if module not in sys.modules:
+        thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
+        thread.start()
+        thread.join()  # an import error is raised again by the import that follows
+
+
 def _shap_mean_abs(model, X: np.ndarray, n_features: int, max_trees: int = 50) -> np.ndarray:
     """Mean |SHAP| per feature (class "retained"); a fixed sub-forest keeps it cheap."""
     import copy
 
+    _import_apart("shap")
     import shap
 
     if len(model.estimators_) > max_trees:

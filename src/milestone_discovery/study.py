@@ -162,8 +162,6 @@ def run_study(
     """
     config = config or Config()
     temporal = config.study.temporal_validation if temporal is None else temporal
-    if config.features.shap_sample > 0:
-        _import_apart("shap")
     timings = {}
     t0 = time.perf_counter()
     population = build_population(dataset, config)
@@ -223,23 +221,6 @@ def run_study(
         expansion=expansion,
         sensitivity=sensitivity,
     )
-
-
-def _import_apart(module: str) -> None:
-    """Import ``module`` on a thread of its own, whose stack holds nothing of the study.
-
-    Importing shap keeps its importer's frames alive for good (a traceback that a
-    numba-compiled function of ``shap.maskers`` holds on to): imported inside the
-    feature stage, the locals of that stage and of its callers (importance matrices,
-    the population: 0.6 GB at 1M accounts) would never be freed.
-    """
-    if module not in sys.modules:
-        import importlib
-        import threading
-
-        thread = threading.Thread(target=importlib.import_module, args=(module,), daemon=True)
-        thread.start()
-        thread.join()  # an import error is raised again where the stage imports it
 
 
 def _expansion_analysis(dataset, population, features, framework, config):
