@@ -13,7 +13,7 @@ accounts <= 10 min and <= 8 GB peak memory (issue 11; the peak printed is
 the whole process's, data generation included).
 
 For the memory of ``discover`` alone, give a dataset folder written before
-(``milestones synth --accounts 1000000 --format parquet /tmp/syn1m``) and
+(``milestones synth --accounts 1000000 --format parquet --out /tmp/syn1m``) and
 skip the reference fit; the peak is then that of loading and every stage:
 
     python benchmarks/bench_discover.py --dataset /tmp/syn1m --no-fit
