@@ -76,7 +76,7 @@ def test_no_trap_selected_on_a_small_dataset(small):
     [
         ("leaky", "dropped_leaky"),
         ("ubiquitous", "dropped_ubiquitous"),
-        ("niche", "dropped_niche"),
+        ("niche", "dropped_segment"),  # premium-only, above the 1% floor
         ("segment", "dropped_segment"),
         ("confounded", "dropped_confounded"),
     ],
@@ -112,7 +112,7 @@ def test_every_status_a_run_gives_is_documented(small):
     """The statuses of a real run and of the planted truth are in STATUSES, each drop explained."""
     produced = set(small.features.features["status"])
     planted = {spec["expected_status"] for spec in small.truth["features"].values()}
-    assert {"selected", "dropped_leaky", "dropped_niche"} <= produced  # the run exercises them
+    assert {"selected", "dropped_leaky", "dropped_segment"} <= produced  # the run exercises them
     for status in sorted(produced | planted):
         assert status in STATUSES, f"{status!r} is not in features.STATUSES"
         if status != "selected":
@@ -238,3 +238,19 @@ def test_a_significant_but_negligible_importance_is_not_selected(small):
     significant = t[(t["importance_q"] < config.features.alpha) & (t["adj_or"] > 1)]
     assert set(significant["feature"]) >= set(small.features.selected)
     assert significant["reason"].str.contains("real but negligible", regex=False).all()
+
+
+@pytest.mark.parametrize("floor, status", [(0.01, "dropped_segment"), (0.05, "dropped_niche")])
+def test_the_niche_floor_is_a_product_rule_set_low(small, floor, status):
+    """The planted niche features (premium-only, ~3% of accounts) pass the default 1% floor
+    and are dropped by the segment screen; a 5% floor drops them as niche, with the floor
+    in the reason. Either way they are never tested or selected."""
+    config = Config()
+    config.study.seed = 7
+    config.features.min_prevalence = floor
+    t = discover_features(small.population, config, progress=False).features.set_index("feature")
+    niche = [f for f, r in roles(small.truth).items() if r == "niche"]
+    assert (t.loc[niche, "prevalence"].between(0.01, 0.05)).all()
+    assert (t.loc[niche, "status"] == status).all(), t.loc[niche, ["status", "reason"]]
+    if status == "dropped_niche":
+        assert t.loc[niche, "reason"].str.contains("< 5%", regex=False).all()

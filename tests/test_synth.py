@@ -381,7 +381,7 @@ def test_truth_structure(small):
         ("proxy", "dropped_unimportant"),
         ("neutral", "dropped_unimportant"),
         ("ubiquitous", "dropped_ubiquitous"),
-        ("niche", "dropped_niche"),
+        ("niche", "dropped_segment"),  # premium-only, above the 1% floor
         ("segment", "dropped_segment"),
         ("confounded", "dropped_confounded"),
         ("leaky", "dropped_leaky"),

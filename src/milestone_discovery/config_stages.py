@@ -49,6 +49,11 @@ class FeatureConfig(Section):
     ----------
     min_prevalence, max_prevalence : float
         Features adopted by fewer (``niche``) or more (``ubiquitous``) accounts are dropped.
+        The floor (1%) is a product rule: a feature fewer than 1 in 100 accounts use is no
+        milestone for the customer base. It is not what keeps rare features from being
+        judged on too few adopters (the power check, ``underpowered``, does that) nor what
+        drops premium-only features (the ``segment`` screen does), so it stays low: a
+        driver adopted by 3% of accounts is still found.
     segment_adopter_share, segment_max_population : float
         ``segment``: at least this share of adopters sit in one plan or size
         band that holds less than ``segment_max_population`` of the accounts.
@@ -136,7 +141,7 @@ class FeatureConfig(Section):
         "tree_max_rows": positive_int(1000),
     }
 
-    min_prevalence: float = 0.05
+    min_prevalence: float = 0.01
     max_prevalence: float = 0.90
     segment_adopter_share: float = 0.80
     segment_max_population: float = 0.30

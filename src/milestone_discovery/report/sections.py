@@ -397,7 +397,7 @@ def features_section(
                 "examples": ", ".join(names[:4]) + (" …" if len(names) > 4 else ""),
             }
         )
-    low = float(run.config("features", "min_prevalence", 0.05))
+    low = float(run.config("features", "min_prevalence", 0.01))
     high = float(run.config("features", "max_prevalence", 0.9))
     adjusted = adjusted_for(run)
     return {

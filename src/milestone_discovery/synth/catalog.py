@@ -43,7 +43,8 @@ EXPECTED_STATUS = {
     "proxy": "dropped_unimportant",
     "neutral": "dropped_unimportant",
     "ubiquitous": "dropped_ubiquitous",
-    "niche": "dropped_niche",
+    # premium-only and ~3% of accounts: above the 1% niche floor, caught by the segment screen
+    "niche": "dropped_segment",
     "segment": "dropped_segment",
     "confounded": "dropped_confounded",
     "leaky": "dropped_leaky",
