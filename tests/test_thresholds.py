@@ -356,6 +356,32 @@ def test_shape_on_a_count_with_few_levels(levels, steps, expected):
     assert threshold_shape(count, outcome, threshold)["shape"] == expected
 
 
+@pytest.mark.parametrize(
+    ("levels", "threshold"),
+    [
+        ([0.43, 0.77, 0.88], 1),  # concave, as additive effects summarised in two categories give
+        ([0.62, 0.76, 0.89], 2),  # convex
+        ([0.30, 0.31, 0.80], 2),  # even a jump: three levels cannot tell it from a curve
+    ],
+)
+def test_three_levels_never_claim_a_step(levels, threshold):
+    """With three levels, intercept + line + step fit every level: the 'step' would be any
+    curvature. The association stands (gradual), the step test is not made (NaN)."""
+    rng = np.random.default_rng(5)
+    count = rng.integers(0, 3, 9000)
+    outcome = rng.random(9000) < np.asarray(levels)[count]
+    result = threshold_shape(count, outcome, threshold)
+    assert result["shape"] == "gradual" and np.isnan(result["step_p_value"])
+    assert result["association_p_value"] < 1e-6
+
+
+def test_a_yes_no_milestone_is_a_step_when_associated():
+    rng = np.random.default_rng(6)
+    reached = rng.random(4000) < 0.4
+    outcome = rng.random(4000) < np.where(reached, 0.8, 0.6)
+    assert threshold_shape(reached.astype(int), outcome, 1)["shape"] == "step"
+
+
 def test_a_step_down_is_never_a_step():
     rng = np.random.default_rng(2)
     count = rng.integers(0, 6, 8000)

@@ -90,6 +90,14 @@ def threshold_shape(
         and the outcome is better above the threshold; then ``step`` when
         the step up is significant at ``alpha`` too, else ``gradual``),
         ``step_p_value``, ``association_p_value``, ``step_log_odds``.
+
+    Notes
+    -----
+    A metric with two levels is a yes/no milestone: its step is its trend.
+    With as many levels as the step model has parameters (three levels of
+    a count: intercept, line and step) the step model fits every level
+    exactly, so its "step" is any curvature of the trend, up or down: no
+    step is claimed (``step_p_value`` NaN, shape at most ``gradual``).
     """
     x = np.asarray(metric, dtype=float)
     y = np.asarray(outcome, dtype=float)
@@ -114,6 +122,11 @@ def threshold_shape(
     if len(key) <= 2:  # a yes/no milestone: trend and step are the same thing
         p_step = p_assoc = float(_st.chi2.sf(max(2 * (ll1 - ll0), 0.0), 1))
         beta_step = float(beta1[-1])
+    elif len(key) <= trend.shape[1] + 2:
+        # intercept + trend + step fit every level exactly: the "step" would only measure
+        # the trend's curvature (three levels, a line and a step), so no step can be claimed
+        p_assoc = float(_st.chi2.sf(max(2 * (ll1 - ll0), 0.0), trend.shape[1]))
+        p_step = nan
     else:
         p_assoc = float(_st.chi2.sf(max(2 * (ll1 - ll0), 0.0), trend.shape[1]))
         if rule is None:
@@ -126,7 +139,7 @@ def threshold_shape(
     # only if there is one, a step beyond the trend.
     if not (better_above and p_assoc < alpha):
         shape = "none"
-    elif beta_step > 0 and p_step < alpha:
+    elif beta_step > 0 and p_step < alpha:  # False for a NaN p-value
         shape = "step"
     else:
         shape = "gradual"
